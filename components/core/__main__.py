@@ -1,0 +1,3 @@
+from repotune.cli import main
+
+main()

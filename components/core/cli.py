@@ -1,0 +1,216 @@
+"""The `repotune` command line.
+
+Exit codes: 0 ok · 1 unexpected error · 2 invalid config or usage · 3 object store error · 4 step failed ·
+5 evaluation gate not passed · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from repotune._version import __version__
+from repotune.config import RunConfig, commented_yaml, field_docs, list_presets, load_config
+from repotune.errors import RepotuneError
+from repotune.steps import STEP_NAMES
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _fields_help() -> str:
+    rows = [f"  {name} (default {default}): {desc}" for name, default, desc in field_docs()]
+    return "Run config fields (set in --config YAML or as key=value overrides):\n\n" + "\n\n".join(rows)
+
+
+app = typer.Typer(
+    name="repotune",
+    help="Turn source repositories into a fine-tuned, served code model (analyze → label → synthesize → "
+    "dataset → train → evaluate → deploy). Exit codes: 0 ok, 2 bad config, 3 store error, 4 step failed, "
+    "5 gate not passed.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Run config YAML file.")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="A shipped preset (`repotune presets`).")]
+OverridesArg = Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. train.max_steps=20")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL (overrides store.url).")]
+
+
+def build_config(config: str | None, preset: str | None, overrides: list[str] | None,
+                 store: str | None = None) -> RunConfig:
+    overrides = list(overrides or [])
+    if store:
+        overrides.insert(0, f"store.url={store}")
+    return load_config(config, overrides, preset=preset)
+
+
+def _print_json(doc: Any) -> None:
+    out.print_json(json.dumps(doc, default=str))
+
+
+@app.command(help=f"Run the pipeline's steps in order, in-process (embedded defaults: the bundled sample, a local "
+                  f"store, local Ray). Steps: {', '.join(STEP_NAMES)}.\n\n" + _fields_help())
+def run(
+    overrides: OverridesArg = None,
+    config: ConfigOpt = None,
+    preset: PresetOpt = None,
+    steps: Annotated[str | None, typer.Option(help="Comma-separated steps to run (default: all).")] = None,
+    force: Annotated[list[str] | None, typer.Option("--force", help="Rerun this step even if unchanged.")] = None,
+    kfp_local: Annotated[bool, typer.Option("--kfp-local", help="Run the KFP pipeline with kfp.local.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    cfg = build_config(config, preset, overrides)
+    if kfp_local:
+        from repotune.pipelines.local import run_kfp_local
+
+        result = run_kfp_local(cfg)
+        _print_json(result) if as_json else console.print(result)
+        return
+    from repotune.runs import Runner
+
+    def on_event(step: str, event: str, record: dict[str, Any]) -> None:
+        if as_json:
+            return
+        if event == "started":
+            console.print(f"[bold]▶ {step}[/bold]")
+        elif event == "skipped":
+            console.print(f"[dim]• {step}: unchanged, skipped (use --force {step} to rerun)[/dim]")
+        elif event == "succeeded":
+            console.print(f"[green]✔ {step}[/green] in {record['duration_s']:.1f}s")
+            if record.get("summary"):
+                console.print(record["summary"])
+        elif event == "failed":
+            console.print(f"[red]✘ {step}[/red]: {record.get('error')}")
+
+    runner = Runner(cfg, on_event=on_event)
+    manifest = runner.run(steps.split(",") if steps else None, force=force or ())
+    if as_json:
+        _print_json(manifest)
+    else:
+        console.print(f"run [bold]{cfg.run_id}[/bold] in {runner.store.url}/runs/{cfg.run_id}/")
+
+
+@app.command(help="Show the status of each step of a run.")
+def status(run_id: str, store: StoreOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    from repotune.runs import load_manifest
+    from repotune.store import open_store
+
+    cfg = build_config(config, None, None, store)
+    manifest = load_manifest(open_store(cfg.store), run_id)
+    if as_json:
+        _print_json(manifest)
+        return
+    if not manifest["steps"]:
+        raise RepotuneError(f"no run {run_id!r} in {cfg.store.url}")
+    table = Table(title=f"run {run_id}")
+    for col in ("step", "status", "duration", "counts"):
+        table.add_column(col)
+    for step in STEP_NAMES:
+        rec = manifest["steps"].get(step)
+        if rec:
+            counts = ", ".join(f"{k}={v}" for k, v in list(rec.get("counts", {}).items())[:6])
+            table.add_row(step, rec["status"], f"{rec.get('duration_s', 0):.1f}s", counts)
+        else:
+            table.add_row(step, "[dim]not run[/dim]", "", "")
+    out.print(table)
+
+
+@app.command(name="ls", help="List the runs in the store.")
+def list_runs_cmd(store: StoreOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    from repotune.runs import list_runs
+    from repotune.store import open_store
+
+    cfg = build_config(config, None, None, store)
+    runs = list_runs(open_store(cfg.store))
+    if as_json:
+        _print_json([{"run_id": r["run_id"], "updated": r.get("updated"),
+                      "steps": {k: v["status"] for k, v in r["steps"].items()}} for r in runs])
+        return
+    table = Table(title=f"runs in {cfg.store.url}")
+    for col in ("run", "updated", "steps"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r["run_id"], r.get("updated", ""),
+                      " ".join(f"{k}:{v['status']}" for k, v in r["steps"].items()))
+    out.print(table)
+
+
+@app.command(help="Show one step of a run: its record and its outputs in the store.")
+def show(run_id: str, step: str, store: StoreOpt = None, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    from repotune.runs import load_manifest
+    from repotune.store import open_store
+
+    cfg = build_config(config, None, None, store)
+    manifest = load_manifest(open_store(cfg.store), run_id)
+    rec = manifest["steps"].get(step)
+    if rec is None:
+        raise RepotuneError(f"run {run_id!r} has no step {step!r} in {cfg.store.url}")
+    if as_json:
+        _print_json(rec)
+        return
+    out.print(f"[bold]{step}[/bold] of run {run_id}: {rec['status']} ({rec.get('duration_s', 0):.1f}s)")
+    for name, key in rec.get("outputs", {}).items():
+        out.print(f"  {name}: {key}")
+    for k, v in rec.get("counts", {}).items():
+        out.print(f"  {k} = {v}")
+    for k, v in rec.get("metrics", {}).items():
+        out.print(f"  {k} = {v}")
+    if rec.get("summary"):
+        out.print(rec["summary"])
+    if rec.get("error"):
+        out.print(f"[red]{rec['error']}[/red]")
+
+
+@app.command(help="Print the effective run config as commented YAML (a starting point for --config).")
+def config(overrides: OverridesArg = None, config: ConfigOpt = None, preset: PresetOpt = None) -> None:
+    out.print(commented_yaml(build_config(config, preset, overrides)), markup=False, highlight=False)
+
+
+@app.command(help="List the shipped presets.")
+def presets() -> None:
+    for name in list_presets():
+        out.print(name)
+
+
+@app.command(help="Print the version.")
+def version() -> None:
+    out.print(__version__)
+
+
+# Each step package contributes its own subcommand(s) through `repotune.<step>.cli.register(app)`.
+for _name in (*STEP_NAMES, "serve", "pipelines"):
+    try:
+        _mod = importlib.import_module(f"repotune.{_name}.cli")
+    except ModuleNotFoundError as _e:
+        if _e.name != f"repotune.{_name}.cli":
+            raise
+        continue
+    _mod.register(app)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except RepotuneError as e:
+        console.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

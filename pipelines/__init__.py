@@ -1,0 +1,1 @@
+"""repotune.pipelines: the KFP pipeline definitions."""
