@@ -26,7 +26,9 @@ out = Console()
 
 
 def _fields_help() -> str:
-    rows = [f"  {name} (default {default}): {desc}" for name, default, desc in field_docs()]
+    from rich.markup import escape
+
+    rows = [escape(f"{name} (default {default}): {desc}") for name, default, desc in field_docs()]
     return "Run config fields (set in --config YAML or as key=value overrides):\n\n" + "\n\n".join(rows)
 
 

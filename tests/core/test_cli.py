@@ -1,0 +1,58 @@
+"""The command line as a user runs it: a subprocess, its exit code, its one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def repotune(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "repotune", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+
+
+def test_help_lists_commands():
+    result = repotune("--help")
+    assert result.returncode == 0
+    for command in ("run", "status", "ls", "show", "config", "presets"):
+        assert command in result.stdout
+
+
+def test_run_help_lists_config_fields():
+    result = repotune("run", "--help")
+    assert result.returncode == 0
+    assert "store.url" in result.stdout and "analyze.source" in result.stdout
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    result = repotune("run", "store.urll=s3://x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "store.urll: unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / ".repotune").exists(), "nothing may be written for an invalid config"
+
+
+def test_unknown_step_exit_4(tmp_path):
+    result = repotune("run", "--steps", "nope", f"store.url=file://{tmp_path}/s", cwd=tmp_path)
+    assert result.returncode == 4
+    assert "unknown step 'nope'" in result.stderr
+
+
+def test_status_of_missing_run(tmp_path):
+    result = repotune("status", "ghost", "--store", f"file://{tmp_path}/s")
+    assert result.returncode == 1
+    assert "no run 'ghost'" in result.stderr
+
+
+def test_ls_json_on_empty_store(tmp_path):
+    result = repotune("ls", "--json", "--store", f"file://{tmp_path}/s")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("preset", ["default"])
+def test_config_prints_commented_yaml(preset):
+    result = repotune("config", "--preset", preset)
+    assert result.returncode == 0
+    assert "# Root of the store" in result.stdout
