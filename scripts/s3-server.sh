@@ -77,16 +77,22 @@ mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
 osd crush chooseleaf type = 0
+mon data avail warn = 2
+mon data avail crit = 1
 [mon]
 mon data = $STATE/mon/ceph-\$id
 [osd]
 osd data = $STATE/osd/ceph-\$id
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = ${REPOTUNE_S3_MEMSTORE_BYTES:-4294967296}
 keyring = $STATE/osd/ceph-\$id/keyring
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$PORT
 rgw data = $STATE/rgw
+# Deleted and overwritten objects free their RAM at once, not after the default two hours.
+rgw gc obj min wait = 0
+rgw gc processor period = 2
+rgw gc processor max time = 2
 keyring = $STATE/rgw.keyring
 CONF
   ceph-authtool --create-keyring "$STATE/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null

@@ -25,8 +25,6 @@ from repotune.store import ObjectInfo, StoreConfig, _atomic_download, _clean_key
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow.fs
 
-PART_SIZE = 16 << 20
-
 # pyarrow's AWS SDK sends checksummed, chunked uploads without Content-Length by default; MinIO takes them but
 # Ceph radosgw (and other older S3 servers) answer 411. Checksums only when required works everywhere. Set at
 # import, before pyarrow initialises S3, and inherited by the Ray workers started afterwards.
@@ -160,13 +158,11 @@ class S3Store:
 
     def put_bytes(self, key: str, data: bytes) -> None:
         with self._errors(f"write {key}"):
-            self.client.put_object(self.bucket, self._name(key), io.BytesIO(data), len(data),
-                                   part_size=PART_SIZE, num_parallel_uploads=1)
+            self.client.put_object(self.bucket, self._name(key), io.BytesIO(data), len(data))
 
     def put_file(self, key: str, path: str | os.PathLike[str]) -> None:
         with self._errors(f"write {key}"):
-            self.client.fput_object(self.bucket, self._name(key), str(path), part_size=PART_SIZE,
-                                    num_parallel_uploads=4)
+            self.client.fput_object(self.bucket, self._name(key), str(path))
 
     @contextlib.contextmanager
     def open_write(self, key: str) -> Iterator[IO[bytes]]:
