@@ -2,6 +2,10 @@
 
 from pydantic import BaseModel, ConfigDict, Field
 
+DEFAULT_VENDORED = ["vendor/**", "**/vendor/**", "node_modules/**", "**/node_modules/**", "third_party/**",
+                    "**/third_party/**", ".git/**", "**/.git/**", "dist/**", "build/**", "**/*.min.js",
+                    "**/__pycache__/**", ".venv/**", "**/site-packages/**"]
+
 
 class AnalyzeConfig(BaseModel):
     """Static analysis of the source repository (tree-sitter + Ray Data)."""
@@ -13,3 +17,14 @@ class AnalyzeConfig(BaseModel):
         description="What to analyze: a local directory, a git URL (optionally '#<ref>'), a .tar.gz/.zip, "
         "an object-store prefix ('store:<prefix>'), or a bundled sample ('sample:<name>').",
     )
+    repository: str | None = Field(None, description="Repository name in the outputs; default: from the source.")
+    vendored: list[str] = Field(DEFAULT_VENDORED, description="Globs of vendored or build paths to skip.")
+    max_file_bytes: int = Field(1_000_000, description="Files larger than this are skipped as oversized.")
+    max_archive_bytes: int = Field(2_000_000_000, description="Refuse archives that expand beyond this.")
+    max_archive_files: int = Field(200_000, description="Refuse archives with more entries than this.")
+    context_tokens: int = Field(512, description="Token budget of a function's assembled context.")
+    near_duplicate_threshold: float = Field(0.9, ge=0.0, le=1.0,
+                                            description="Jaccard similarity (MinHash LSH) above which units are near duplicates.")
+    use_ray: bool = Field(True, description="Parse files with Ray Data; false parses in this process.")
+    workers: int | None = Field(None, ge=1, description="Ray Data parsing tasks in parallel; None: one per CPU.")
+    batch_size: int = Field(32, ge=1, description="Files per Ray Data batch.")

@@ -1,0 +1,363 @@
+"""The pure core of analyze: one file's bytes → its units (file, classes, functions, methods) with facts.
+
+No Ray, no store: `analyze_file(data, path, language)` is what the Ray Data stage wraps and what tests call.
+Definitions and facts come from the packaged tree-sitter queries (queries/<language>.scm).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import tree_sitter as ts
+import tree_sitter_language_pack as tslp
+
+from repotune.analyze.facts import file_facts, format_facts, io_facts, pattern_hints
+from repotune.analyze.languages import FULL_LANGUAGES, query_source
+
+MAX_NESTING = 200  # deeper than this is treated as generated/minified code, not walked further
+
+# Node types that declare or assign a variable, and the field holding the target.
+DEF_FIELDS = {
+    "assignment": ("left", "right"), "augmented_assignment": ("left", "right"),
+    "variable_declarator": ("name", "value"), "assignment_expression": ("left", "right"),
+    "short_var_declaration": ("left", "right"), "let_declaration": ("pattern", "value"),
+    "init_declarator": ("declarator", "value"), "local_variable_declaration": ("declarator", None),
+}
+COMMENT_TYPES = {"comment", "line_comment", "block_comment"}
+DATA_STRUCTURES = {
+    "dictionary": "dict", "dictionary_comprehension": "dict", "list": "list", "list_comprehension": "list",
+    "set": "set", "set_comprehension": "set", "tuple": "tuple", "object": "object/map", "array": "array",
+    "array_creation_expression": "array", "composite_literal": "composite literal", "struct_expression": "struct",
+    "array_expression": "array", "initializer_list": "initializer list", "map_type": "map", "slice_type": "slice",
+    "generic_type": "generic container",
+}
+
+
+@dataclass
+class Unit:
+    kind: str
+    name: str
+    qualified_name: str
+    path: str
+    language: str | None
+    start_line: int | None
+    end_line: int | None
+    code: str
+    signature: str | None = None
+    docstring: str | None = None
+    parent: str | None = None  # qualified name of the enclosing class/file-level unit, None for file units
+    facts: dict[str, Any] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    referenced: set[str] = field(default_factory=set)
+
+
+@dataclass
+class FileAnalysis:
+    path: str
+    language: str | None
+    units: list[Unit] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    globals: dict[str, str] = field(default_factory=dict)  # module-level name -> its defining line
+    parse_errors: int = 0
+    skip_reason: str | None = None
+
+
+@functools.lru_cache(maxsize=None)
+def _parser(language: str) -> ts.Parser:
+    return tslp.get_parser(language)
+
+
+@functools.lru_cache(maxsize=None)
+def _query(language: str) -> ts.Query:
+    return ts.Query(tslp.get_language(language), query_source(language))
+
+
+def content_hash(code: str) -> str:
+    """Hash of the code with whitespace normalised, so re-indented copies hash alike."""
+    return hashlib.sha256(re.sub(r"\s+", " ", code).strip().encode()).hexdigest()
+
+
+def _text(node: ts.Node | None) -> str:
+    return node.text.decode("utf-8", "replace") if node is not None and node.text is not None else ""
+
+
+def _body(node: ts.Node) -> ts.Node | None:
+    body = node.child_by_field_name("body")
+    if body is None and node.type == "variable_declarator":
+        value = node.child_by_field_name("value")
+        body = value.child_by_field_name("body") if value is not None else None
+    return body
+
+
+def _signature(node: ts.Node, source: bytes) -> str:
+    body = _body(node)
+    end = body.start_byte if body is not None else node.end_byte
+    sig = source[node.start_byte:end].decode("utf-8", "replace").strip().rstrip("{:").strip()
+    return re.sub(r"\s+", " ", sig)[:400]
+
+
+def _python_docstring(node: ts.Node) -> str | None:
+    body = node.child_by_field_name("body")
+    if body is None or body.named_child_count == 0:
+        return None
+    first = body.named_children[0]
+    if first.type == "expression_statement" and first.named_child_count:
+        first = first.named_children[0]
+    if first.type == "string":
+        raw = _text(first)
+        return _clean_doc(re.sub(r'^[rRbBuUfF]*("""|\'\'\'|"|\')|("""|\'\'\'|"|\')$', "", raw))
+    return None
+
+
+def _leading_comment(node: ts.Node) -> str | None:
+    anchor = node
+    while anchor.parent is not None and anchor.parent.type in ("export_statement", "decorated_definition",
+                                                               "lexical_declaration", "variable_declaration"):
+        anchor = anchor.parent
+    lines: list[str] = []
+    prev = anchor.prev_sibling
+    expected_row = anchor.start_point[0]
+    while prev is not None and prev.type in COMMENT_TYPES and prev.end_point[0] >= expected_row - 1:
+        lines.insert(0, _text(prev))
+        expected_row = prev.start_point[0]
+        prev = prev.prev_sibling
+    if not lines:
+        return None
+    text = "\n".join(lines)
+    text = re.sub(r"^\s*(/\*\*?|\*/|\*|//+|#)\s?", "", text, flags=re.M)
+    return _clean_doc(text.replace("*/", ""))
+
+
+def _clean_doc(text: str) -> str | None:
+    lines = [ln.rstrip() for ln in text.strip("\n").splitlines()]
+    indents = [len(ln) - len(ln.lstrip()) for ln in lines[1:] if ln.strip()]
+    cut = min(indents) if indents else 0
+    text = "\n".join([lines[0].strip()] + [ln[cut:] for ln in lines[1:]]).strip() if lines else ""
+    return text or None
+
+
+def _decorators(node: ts.Node) -> list[str]:
+    parent = node.parent
+    if parent is not None and parent.type == "decorated_definition":
+        return [_text(c) for c in parent.named_children if c.type == "decorator"]
+    modifiers = [c for c in node.children if c.type in ("modifiers", "attribute_item")]
+    prev = node.prev_sibling
+    while prev is not None and prev.type == "attribute_item":  # rust #[...]
+        modifiers.insert(0, prev)
+        prev = prev.prev_sibling
+    return [_text(m) for m in modifiers]
+
+
+def _parameters(node: ts.Node) -> list[dict[str, str | None]]:
+    params = node.child_by_field_name("parameters")
+    if params is None and node.type == "variable_declarator":
+        value = node.child_by_field_name("value")
+        params = value.child_by_field_name("parameters") if value is not None else None
+    if params is None:
+        declarator = node.child_by_field_name("declarator")
+        while declarator is not None and declarator.type != "function_declarator":
+            declarator = declarator.child_by_field_name("declarator")
+        params = declarator.child_by_field_name("parameters") if declarator is not None else None
+    out = []
+    for p in params.named_children if params is not None else []:
+        if p.type in COMMENT_TYPES:
+            continue
+        name = p.child_by_field_name("name") or p.child_by_field_name("pattern") or p.child_by_field_name("declarator")
+        if name is None:
+            idents = [c for c in p.named_children if c.type == "identifier"]
+            name = p if p.type == "identifier" else idents[0] if idents else None
+        typ = p.child_by_field_name("type")
+        default = p.child_by_field_name("value")
+        out.append({"name": _text(name) or _text(p), "type": _text(typ) or None, "default": _text(default) or None})
+    return out
+
+
+def _returns(node: ts.Node) -> str | None:
+    ret = node.child_by_field_name("return_type") or node.child_by_field_name("result")
+    if ret is None and node.type in ("method_declaration", "function_definition") and node.child_by_field_name("type"):
+        ret = node.child_by_field_name("type")
+    return _text(ret).lstrip("->: ").strip() or None
+
+
+def _walk(node: ts.Node):
+    """Iterative pre-order walk with depth (deep nesting must not overflow the Python stack)."""
+    stack = [(node, 0)]
+    while stack:
+        current, depth = stack.pop()
+        yield current, depth
+        if depth < MAX_NESTING:
+            stack.extend((c, depth + 1) for c in reversed(current.children))
+
+
+def _unit_kind(def_kind: str, node: ts.Node, enclosing: list[tuple[ts.Node, Unit]], name: str) -> str:
+    if def_kind == "class":
+        return "class"
+    if node.type == "method_declaration" and node.child_by_field_name("receiver") is not None:
+        return "method"
+    if enclosing and enclosing[-1][1].kind == "class":
+        return "method"
+    if "::" in name or _impl_type(node):
+        return "method"
+    return "function"
+
+
+def _impl_type(node: ts.Node) -> str | None:
+    parent = node.parent
+    while parent is not None:
+        if parent.type == "impl_item":
+            return _text(parent.child_by_field_name("type"))
+        if parent.type in ("function_item", "source_file"):
+            return None
+        parent = parent.parent
+    return None
+
+
+def _go_receiver(node: ts.Node) -> str | None:
+    receiver = node.child_by_field_name("receiver")
+    if receiver is None:
+        return None
+    types = [n for n, _ in _walk(receiver) if n.type == "type_identifier"]
+    return _text(types[0]) if types else None
+
+
+def _def_use(node: ts.Node) -> tuple[dict[str, list[str]], set[str]]:
+    """Variables assigned in the unit and the names each assignment reads; all identifiers read."""
+    deps: dict[str, list[str]] = {}
+    used: set[str] = set()
+    for n, _ in _walk(node):
+        if n.type in ("identifier", "field_identifier", "property_identifier", "type_identifier"):
+            used.add(_text(n))
+        fields = DEF_FIELDS.get(n.type)
+        if fields:
+            target = n.child_by_field_name(fields[0])
+            value = n.child_by_field_name(fields[1]) if fields[1] else None
+            targets = [_text(t) for t, _ in _walk(target) if t.type == "identifier"] if target is not None else []
+            reads = sorted({_text(v) for v, _ in _walk(value) if v.type == "identifier"}) if value is not None else []
+            for t in targets[:1]:
+                deps.setdefault(t, [])
+                deps[t] = sorted(set(deps[t]) | set(reads))
+    return deps, used
+
+
+def _data_structures(node: ts.Node) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for n, _ in _walk(node):
+        if (name := DATA_STRUCTURES.get(n.type)) is not None:
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _in(node: ts.Node, outer: ts.Node) -> bool:
+    return outer.start_byte <= node.start_byte and node.end_byte <= outer.end_byte
+
+
+def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
+    """Units and facts of one file. Never raises on bad input: problems become skip_reason or parse_errors."""
+    result = FileAnalysis(path=path, language=language)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        result.skip_reason = "undecodable"
+        return result
+    lines = text.splitlines()
+    file_unit = Unit("file", path.rsplit("/", 1)[-1], path, path, language, 1, max(len(lines), 1), text)
+    result.units.append(file_unit)
+    if language not in FULL_LANGUAGES:
+        file_unit.facts = file_facts(path, text, language, [], [], [], None)
+        file_unit.facts["format"] = format_facts(text, None, language)
+        return result
+
+    tree = _parser(language).parse(data)
+    root = tree.root_node
+    result.parse_errors = sum(1 for n, _ in _walk(root) if n.is_error or n.is_missing)
+    captures_by_match = ts.QueryCursor(_query(language)).matches(root)
+
+    definitions: list[tuple[str, ts.Node, ts.Node]] = []
+    facts_nodes: dict[str, list[ts.Node]] = {"call": [], "import": [], "raise": [], "catch": []}
+    for _pattern, caps in captures_by_match:
+        for kind in ("function", "class"):
+            if f"def.{kind}" in caps:
+                definitions.append((kind, caps[f"def.{kind}"][0], caps["name"][0]))
+        for kind in facts_nodes:
+            facts_nodes[kind].extend(caps.get(kind, []))
+    for kind in facts_nodes:
+        facts_nodes[kind].sort(key=lambda n: n.start_byte)
+    result.imports = [_text(n).strip("'\"<>") for n in facts_nodes["import"]]
+
+    # Module-level names (globals) for assembled context.
+    for child in root.named_children:
+        target = child.named_children[0] if child.type in ("expression_statement", "lexical_declaration",
+                                                           "declaration", "const_declaration", "var_declaration",
+                                                           "static_item", "const_item") and child.named_child_count else child
+        fields = DEF_FIELDS.get(target.type)
+        if fields and (t := target.child_by_field_name(fields[0])) is not None and t.type == "identifier":
+            result.globals[_text(t)] = _text(child).splitlines()[0][:200]
+
+    definitions.sort(key=lambda d: (d[1].start_byte, -d[1].end_byte))
+    enclosing: list[tuple[ts.Node, Unit]] = []
+    for def_kind, node, name_node in definitions:
+        while enclosing and not _in(node, enclosing[-1][0]):
+            enclosing.pop()
+        name = _text(name_node)
+        kind = _unit_kind(def_kind, node, enclosing, name)
+        owner = _go_receiver(node) or _impl_type(node)
+        if enclosing:
+            qualified = f"{enclosing[-1][1].qualified_name.split('::', 1)[-1]}.{name}"
+        elif owner:
+            qualified = f"{owner}.{name}"
+        else:
+            qualified = name
+        parent = enclosing[-1][1].qualified_name if enclosing else path
+        if owner and not enclosing:
+            parent_units = [u for u in result.units if u.kind == "class" and u.name == owner]
+            parent = parent_units[0].qualified_name if parent_units else path
+        source_node = node.parent if node.parent is not None and node.parent.type == "decorated_definition" else node
+        code = data[source_node.start_byte:node.end_byte].decode("utf-8", "replace")
+        if kind in ("function", "method"):
+            # A callable's own code starts at its line (keep the indentation of the first line for style facts).
+            line_start = data.rfind(b"\n", 0, source_node.start_byte) + 1
+            code = data[line_start:node.end_byte].decode("utf-8", "replace")
+        docstring = _python_docstring(node) if language == "python" else _leading_comment(node)
+        unit = Unit(kind, name, f"{path}::{qualified}", path, language, source_node.start_point[0] + 1,
+                    node.end_point[0] + 1, code, _signature(node, data), docstring, parent)
+        inner = [(k, n) for k, ns in facts_nodes.items() for n in ns if _in(n, node)]
+        unit.calls = [_text(n) for k, n in sorted(inner, key=lambda x: x[1].start_byte) if k == "call"]
+        raised = sorted({_text(n).rsplit(".", 1)[-1] for k, n in inner if k == "raise"})
+        caught = sorted({_text(n).rsplit(".", 1)[-1] for k, n in inner if k == "catch"})
+        deps, used = _def_use(node)
+        unit.referenced = used
+        params = _parameters(node) if kind != "class" else []
+        members = [d[2] for d in definitions if d[1] is not node and _in(d[1], node)]
+        unit.facts = {
+            "structure": {
+                "elements": {"kind": kind, "name": name, "signature": unit.signature, "decorators": _decorators(node),
+                             "parameters": params, "members": [_text(m) for m in members],
+                             "lines": unit.end_line - unit.start_line + 1, "nesting": len(enclosing)},
+            },
+            "dependencies": {
+                "variable": {"assignments": deps, "globals_used": sorted(used & set(result.globals))},
+                "functional": {"calls": unit.calls},
+                "module": {"imports_used": sorted(i for i in result.imports
+                                                  if i.rsplit(".", 1)[-1].rsplit("/", 1)[-1] in used)},
+            },
+            "architecture": {
+                "design_pattern": pattern_hints(kind, name, [_text(m) for m in members], unit.calls, code),
+                "data_structures": _data_structures(node),
+                "exceptions": {"raised": raised, "caught": caught,
+                               "propagated": sorted(set(raised) - set(caught))},
+                "inputs_outputs": io_facts(params, _returns(node), unit.calls, code, language),
+            },
+            "format": format_facts(code, docstring, language),
+        }
+        result.units.append(unit)
+        enclosing.append((node, unit))
+
+    callables = [u for u in result.units if u.kind in ("function", "method", "class")]
+    file_unit.facts = file_facts(path, text, language, result.imports, callables, facts_nodes["call"], root)
+    file_unit.facts["format"] = format_facts(text, None, language)
+    file_unit.facts["structure"]["elements"]["parse_errors"] = result.parse_errors
+    return result

@@ -1,0 +1,180 @@
+"""Static facts for the aspects that need no tree walk: format, I/O hints, design-pattern hints, file role.
+
+The 14 aspects (first patent, [0025]-[0029]) in four groups:
+structure: elements, file_role, directory_organisation, core_task · dependencies: variable, functional, module ·
+architecture: design_pattern, data_structures, exceptions, inputs_outputs · format: style, indentation, comments.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import reduce
+from typing import Any
+
+ASPECTS = {
+    "structure": ("elements", "file_role", "directory_organisation", "core_task"),
+    "dependencies": ("variable", "functional", "module"),
+    "architecture": ("design_pattern", "data_structures", "exceptions", "inputs_outputs"),
+    "format": ("style", "indentation", "comments"),
+}
+
+FILE_IO = re.compile(r"(?:^|\.)(open|fopen|read_text|write_text|read_bytes|write_bytes|readFile|writeFile|"
+                     r"readFileSync|writeFileSync|ReadFile|WriteFile|Open|Create|fread|fwrite|ifstream|ofstream)$")
+NETWORK_IO = re.compile(r"(?i)(urlopen|requests\.|httpx\.|fetch|axios|http\.(Get|Post|NewRequest)|socket|"
+                        r"HttpClient|reqwest|aiohttp|grpc|\.connect$|Request$)")
+ENV_IO = re.compile(r"(os\.environ|getenv|process\.env|std::env|env::var|System\.getenv|os\.Getenv)")
+STDOUT_IO = re.compile(r"^(print|console\.(log|error|warn)|printf|puts|fmt\.Print\w*|System\.out\.\w+|println!?|"
+                       r"eprintln!?|std::cout)$")
+TEST_PATH = re.compile(r"(^|/)(tests?|spec|__tests__)/|(^|/)test_[^/]+$|_test\.(py|go)$|\.(test|spec)\.[jt]sx?$|"
+                       r"Test\.java$")
+CONFIG_NAMES = re.compile(r"(^|/)(setup\.py|conftest\.py|settings\.py|config\.\w+|.*\.(ya?ml|toml|ini|cfg|json)|"
+                          r"Dockerfile|Makefile|CMakeLists\.txt|package\.json|go\.mod|Cargo\.toml)$")
+ENTRY_MARKERS = re.compile(r"if __name__ == ['\"]__main__['\"]|^func main\(|\bint main\s*\(|"
+                           r"public static void main\s*\(|^fn main\(", re.M)
+CLI_MARKERS = re.compile(r"\b(argparse|click|typer|docopt|commander|yargs|flag\.Parse|clap|cobra)\b")
+
+
+def naming_convention(name: str) -> str:
+    core = name.strip("_")
+    if not core:
+        return "other"
+    if core.isupper() and "_" in core or core.isupper() and len(core) > 1:
+        return "UPPER_CASE"
+    if "_" in core and core == core.lower():
+        return "snake_case"
+    if core[0].isupper() and "_" not in core:
+        return "PascalCase"
+    if core[0].islower() and any(c.isupper() for c in core) and "_" not in core:
+        return "camelCase"
+    if core == core.lower():
+        return "lowercase"
+    return "mixed"
+
+
+def docstring_style(doc: str | None) -> str:
+    if not doc:
+        return "none"
+    if re.search(r"^\s*(Args|Arguments|Returns|Raises|Yields|Attributes):\s*$", doc, re.M):
+        return "google"
+    if re.search(r"^\s*(Parameters|Returns)\s*\n\s*-{3,}", doc, re.M):
+        return "numpy"
+    if re.search(r":param\s|:returns?:|:raises?\s", doc):
+        return "sphinx"
+    if re.search(r"@(param|returns?|throws)\b", doc):
+        return "jsdoc"
+    return "plain"
+
+
+def format_facts(code: str, docstring: str | None, language: str | None) -> dict[str, Any]:
+    lines = code.splitlines() or [""]
+    nonblank = [ln for ln in lines if ln.strip()]
+    indents = [len(ln) - len(ln.lstrip(" ")) for ln in nonblank if ln.startswith(" ")]
+    tabs = sum(1 for ln in nonblank if ln.startswith("\t"))
+    width = reduce(math.gcd, [i for i in indents if i], 0)
+    comment_prefix = "#" if language in ("python", "bash", "ruby", "yaml", "toml") else "//"
+    comment_lines = sum(1 for ln in nonblank if ln.lstrip().startswith((comment_prefix, "/*", "*")))
+    identifiers = re.findall(r"\b(?:def|function|func|fn|class|let|const|var)\s+([A-Za-z_]\w*)", code)
+    conventions: dict[str, int] = {}
+    for ident in identifiers:
+        conventions[naming_convention(ident)] = conventions.get(naming_convention(ident), 0) + 1
+    return {
+        "style": {"naming": dict(sorted(conventions.items())), "max_line_length": max(map(len, lines)),
+                  "mean_line_length": round(sum(map(len, nonblank)) / max(len(nonblank), 1), 1),
+                  "lines": len(lines)},
+        "indentation": {"unit": "tabs" if tabs > len(indents) else "spaces" if indents else "none",
+                        "width": width or None, "mixed": bool(tabs and indents)},
+        "comments": {"comment_lines": comment_lines,
+                     "density": round(comment_lines / max(len(nonblank), 1), 3),
+                     "has_docstring": bool(docstring), "docstring_style": docstring_style(docstring)},
+    }
+
+
+def io_facts(params: list[dict], returns: str | None, calls: list[str], code: str,
+             language: str | None) -> dict[str, Any]:
+    has_return_value = bool(re.search(r"\breturn\s+[^;\s]", code))
+    return {
+        "parameters": params,
+        "returns": returns or ("a value" if has_return_value else None),
+        "file_io": sorted({c for c in calls if FILE_IO.search(c)}),
+        "network_io": sorted({c for c in calls if NETWORK_IO.search(c)}),
+        "environment": sorted(set(ENV_IO.findall(code))),
+        "stdout": sorted({c for c in calls if STDOUT_IO.match(c)}),
+    }
+
+
+def pattern_hints(kind: str, name: str, members: list[str], calls: list[str], code: str) -> list[dict[str, str]]:
+    """Design-pattern hints, each with the evidence that suggested it (hints, not verdicts)."""
+    hints = []
+    lower = name.lower()
+    if kind in ("function", "method") and re.match(r"(create|make|build|new)_?[A-Za-z]", name):
+        hints.append({"pattern": "factory", "evidence": f"name {name!r} builds and returns objects"})
+    if re.search(r"\b_?instance\b", code) and kind == "class" and ("__new__" in members or "getInstance" in members
+                                                                     or "instance" in members):
+        hints.append({"pattern": "singleton", "evidence": "a class-level instance returned by a constructor hook"})
+    if kind == "class" and re.search(r"(client|gateway|adapter)$", lower):
+        hints.append({"pattern": "client", "evidence": f"class {name!r} wraps a remote or external service"})
+    if kind == "class" and re.search(r"(server|handler|service)$", lower):
+        hints.append({"pattern": "server/handler", "evidence": f"class {name!r} serves requests"})
+    if kind == "class" and any(m.startswith(("visit_", "visit")) and m != "visit" for m in members):
+        hints.append({"pattern": "visitor", "evidence": "visit_* methods"})
+    if kind == "class" and ("__enter__" in members or "__aenter__" in members):
+        hints.append({"pattern": "context manager", "evidence": "__enter__/__exit__"})
+    if kind == "class" and ("__iter__" in members or "__next__" in members):
+        hints.append({"pattern": "iterator", "evidence": "__iter__/__next__"})
+    if kind == "class" and re.search(r"\b(Protocol|ABC|interface)\b", code.split("\n", 1)[0]):
+        hints.append({"pattern": "interface", "evidence": "abstract base / protocol declaration"})
+    if kind in ("function", "method") and re.search(r"\byield\b", code):
+        hints.append({"pattern": "generator", "evidence": "yield"})
+    if kind in ("function", "method") and name in calls:
+        hints.append({"pattern": "recursion", "evidence": f"{name} calls itself"})
+    if kind in ("function", "method") and re.search(r"\b(observer|subscribe|listener|on_\w+|emit)\b", code):
+        hints.append({"pattern": "observer", "evidence": "subscribe/emit/listener names"})
+    return hints
+
+
+def file_role(path: str, text: str) -> str:
+    if TEST_PATH.search(path):
+        return "test"
+    if CONFIG_NAMES.search(path):
+        return "config"
+    if ENTRY_MARKERS.search(text) or path.rsplit("/", 1)[-1] in ("__main__.py", "main.go", "main.rs", "cli.py"):
+        return "entry_point"
+    if path.lower().endswith((".md", ".rst", ".txt")):
+        return "docs"
+    return "library"
+
+
+def exported_api(language: str | None, callables: list[Any], text: str) -> list[str]:
+    top = [u for u in callables if u.parent == u.path]
+    if language == "python":
+        m = re.search(r"__all__\s*=\s*[\[(]([^\])]*)[\])]", text)
+        if m:
+            return re.findall(r"['\"]([^'\"]+)['\"]", m.group(1))
+        return [u.name for u in top if not u.name.startswith("_")]
+    if language in ("javascript", "typescript", "tsx"):
+        return [u.name for u in top if re.search(rf"export\s+(default\s+)?(async\s+)?(function|class|const|let)\s+{re.escape(u.name)}\b", text)]
+    if language == "go":
+        return [u.name for u in top if u.name[:1].isupper()]
+    if language == "rust":
+        return [u.name for u in top if re.search(rf"pub\s+(fn|struct|enum|trait)\s+{re.escape(u.name)}\b", text)]
+    if language == "java":
+        return [u.name for u in callables if u.facts.get("structure", {}).get("elements", {}).get("decorators")
+                and "public" in " ".join(u.facts["structure"]["elements"]["decorators"])]
+    return [u.name for u in top]
+
+
+def file_facts(path: str, text: str, language: str | None, imports: list[str], callables: list[Any],
+               call_nodes: list[Any], root: Any) -> dict[str, Any]:
+    role = file_role(path, text)
+    entry = bool(ENTRY_MARKERS.search(text))
+    return {
+        "structure": {
+            "elements": {"kind": "file", "functions": [u.name for u in callables if u.kind == "function"],
+                         "methods": [u.qualified_name.split("::", 1)[-1] for u in callables if u.kind == "method"],
+                         "classes": [u.name for u in callables if u.kind == "class"], "lines": text.count("\n") + 1},
+            "file_role": {"role": role, "entry_point": entry, "cli": bool(CLI_MARKERS.search(text))},
+            "core_task": {"exported_api": exported_api(language, callables, text)},
+        },
+        "dependencies": {"module": {"imports": imports}},
+    }

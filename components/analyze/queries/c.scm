@@ -1,0 +1,5 @@
+(function_definition declarator: (function_declarator declarator: (identifier) @name)) @def.function
+(function_definition declarator: (pointer_declarator declarator: (function_declarator declarator: (identifier) @name))) @def.function
+(struct_specifier name: (type_identifier) @name body: (_)) @def.class
+(call_expression function: (_) @call)
+(preproc_include path: (_) @import)

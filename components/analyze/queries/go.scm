@@ -1,0 +1,5 @@
+(function_declaration name: (identifier) @name) @def.function
+(method_declaration name: (field_identifier) @name) @def.function
+(type_declaration (type_spec name: (type_identifier) @name type: [(struct_type) (interface_type)])) @def.class
+(call_expression function: (_) @call)
+(import_spec path: (_) @import)

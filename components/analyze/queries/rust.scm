@@ -1,0 +1,7 @@
+(function_item name: (identifier) @name) @def.function
+(struct_item name: (type_identifier) @name) @def.class
+(enum_item name: (type_identifier) @name) @def.class
+(trait_item name: (type_identifier) @name) @def.class
+(call_expression function: (_) @call)
+(macro_invocation macro: (_) @call)
+(use_declaration argument: (_) @import)

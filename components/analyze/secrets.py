@@ -1,0 +1,87 @@
+"""Find secrets (keys, tokens, passwords, private keys) and redact them before any text leaves the step.
+
+Known formats first, then passwords in assignments and URLs, then high-entropy string literals. The same
+function both counts (per kind) and redacts, so what is counted is what is removed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("private_key", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z]+ )*PRIVATE KEY-----|\Z)")),
+    ("aws_access_key_id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
+    ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})\b")),
+    ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),
+    ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
+    ("stripe_key", re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b")),
+    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("openai_key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b")),
+    ("sendgrid_key", re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b")),
+    ("npm_token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("azure_storage_key", re.compile(r"AccountKey=[A-Za-z0-9+/=]{40,}")),
+    ("url_credentials", re.compile(r"(?<=://)[^/\s:@'\"]+:[^/\s@'\"]+(?=@)")),
+    ("aws_secret_access_key", re.compile(
+        r"(?i)(?<=aws_secret_access_key)(['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9/+=]{40}\b")),
+]
+# password = "...", api_key: '...', "token": "..." — the value only.
+ASSIGNED = re.compile(
+    r"(?i)\b[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?key)"
+    r"[\w.-]*['\"]?\s*(?::=|=>|[:=])\s*(['\"])(?P<value>[^'\"\s]{6,})\1")
+STRING_LITERAL = re.compile(r"(['\"])(?P<value>[A-Za-z0-9+/=_-]{24,})\1")
+PLACEHOLDER = re.compile(r"(?i)^(?:x+|\*+|changeme|password|example|dummy|test|your[\w-]*|<[^>]*>|\$\{?\w+\}?)$")
+
+
+def shannon_entropy(text: str) -> float:
+    counts = Counter(text)
+    return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
+
+
+def _looks_random(value: str) -> bool:
+    if len(value) < 24 or value.isalpha() or value.isdigit():
+        return False
+    hexlike = all(c in "0123456789abcdefABCDEF" for c in value)
+    return shannon_entropy(value) > (3.0 if hexlike else 4.2)
+
+
+def redact(text: str | None, counts: Counter | None = None) -> str | None:
+    """Replace every secret in text by [REDACTED:<kind>]; add one per finding to counts."""
+    if not text:
+        return text
+
+    def replace(kind: str):
+        def sub(match: re.Match[str]) -> str:
+            if counts is not None:
+                counts[kind] += 1
+            return f"[REDACTED:{kind}]"
+        return sub
+
+    for kind, pattern in PATTERNS:
+        if kind == "aws_secret_access_key":
+            text = pattern.sub(lambda m: m.group(1) + replace(kind)(m), text)
+        else:
+            text = pattern.sub(replace(kind), text)
+
+    def assigned(match: re.Match[str]) -> str:
+        value = match.group("value")
+        if value.startswith("[REDACTED:") or PLACEHOLDER.match(value):
+            return match.group(0)
+        if counts is not None:
+            counts["password_assignment"] += 1
+        start, end = match.span("value")
+        return match.group(0)[: start - match.start()] + "[REDACTED:password_assignment]" + match.group(0)[end - match.start():]
+
+    text = ASSIGNED.sub(assigned, text)
+
+    def entropy(match: re.Match[str]) -> str:
+        value = match.group("value")
+        if not _looks_random(value):
+            return match.group(0)
+        if counts is not None:
+            counts["high_entropy_string"] += 1
+        return f"{match.group(1)}[REDACTED:high_entropy_string]{match.group(1)}"
+
+    return STRING_LITERAL.sub(entropy, text)
