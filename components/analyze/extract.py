@@ -15,8 +15,11 @@ from typing import Any
 import tree_sitter as ts
 import tree_sitter_language_pack as tslp
 
+from collections import Counter
+
 from repotune.analyze.facts import file_facts, format_facts, io_facts, pattern_hints
 from repotune.analyze.languages import FULL_LANGUAGES, query_source
+from repotune.analyze.secrets import redact
 
 MAX_NESTING = 200  # deeper than this is treated as generated/minified code, not walked further
 
@@ -64,6 +67,7 @@ class FileAnalysis:
     globals: dict[str, str] = field(default_factory=dict)  # module-level name -> its defining line
     parse_errors: int = 0
     skip_reason: str | None = None
+    secrets: dict[str, int] = field(default_factory=dict)  # redacted findings by kind
 
 
 @functools.lru_cache(maxsize=None)
@@ -183,6 +187,15 @@ def _returns(node: ts.Node) -> str | None:
     return _text(ret).lstrip("->: ").strip() or None
 
 
+def _callee(node: ts.Node) -> str:
+    """A callee as written, with argument lists of chained calls elided: requests.get().json."""
+    text, previous = _text(node), None
+    while previous != text:
+        previous, text = text, re.sub(r"\([^()]*\)", "\x00", text)
+    text = text.replace("\x00", "()")
+    return re.sub(r"\s+", " ", text)[:200]
+
+
 def _walk(node: ts.Node):
     """Iterative pre-order walk with depth (deep nesting must not overflow the Python stack)."""
     stack = [(node, 0)]
@@ -236,11 +249,21 @@ def _def_use(node: ts.Node) -> tuple[dict[str, list[str]], set[str]]:
             target = n.child_by_field_name(fields[0])
             value = n.child_by_field_name(fields[1]) if fields[1] else None
             targets = [_text(t) for t, _ in _walk(target) if t.type == "identifier"] if target is not None else []
-            reads = sorted({_text(v) for v, _ in _walk(value) if v.type == "identifier"}) if value is not None else []
+            reads = sorted({_text(v) for v, _ in _walk(value) if v.type == "identifier" and not _is_member_name(v)}
+                           ) if value is not None else []
             for t in targets[:1]:
                 deps.setdefault(t, [])
                 deps[t] = sorted(set(deps[t]) | set(reads))
     return deps, used
+
+
+MEMBER_ACCESS = {"attribute", "member_expression", "field_expression", "selector_expression", "scoped_identifier"}
+
+
+def _is_member_name(node: ts.Node) -> bool:
+    """`environ` in `os.environ`: a member name, not a variable read."""
+    parent = node.parent
+    return parent is not None and parent.type in MEMBER_ACCESS and parent.named_children[0] != node
 
 
 def _data_structures(node: ts.Node) -> dict[str, int]:
@@ -263,6 +286,11 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
     except UnicodeDecodeError:
         result.skip_reason = "undecodable"
         return result
+    # Redact before parsing: every text derived from the file (code, docstrings, facts) is then clean.
+    found: Counter = Counter()
+    text = redact(text, found) or ""
+    result.secrets = dict(found)
+    data = text.encode("utf-8")
     lines = text.splitlines()
     file_unit = Unit("file", path.rsplit("/", 1)[-1], path, path, language, 1, max(len(lines), 1), text)
     result.units.append(file_unit)
@@ -325,7 +353,7 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
         unit = Unit(kind, name, f"{path}::{qualified}", path, language, source_node.start_point[0] + 1,
                     node.end_point[0] + 1, code, _signature(node, data), docstring, parent)
         inner = [(k, n) for k, ns in facts_nodes.items() for n in ns if _in(n, node)]
-        unit.calls = [_text(n) for k, n in sorted(inner, key=lambda x: x[1].start_byte) if k == "call"]
+        unit.calls = [_callee(n) for k, n in sorted(inner, key=lambda x: x[1].start_byte) if k == "call"]
         raised = sorted({_text(n).rsplit(".", 1)[-1] for k, n in inner if k == "raise"})
         caught = sorted({_text(n).rsplit(".", 1)[-1] for k, n in inner if k == "catch"})
         deps, used = _def_use(node)

@@ -100,6 +100,7 @@ def assemble(repository: str, files: list[FileAnalysis], *, context_tokens: int 
     kinds: Counter = Counter()
     for f in files:
         languages[f.language or "unknown"] += 1
+        secrets.update(f.secrets)
         import_kinds = {m: classify_import(m, f.language, internal) for m in f.imports}
         file_id = ids[id(f.units[0])]
         for m, k in import_kinds.items():
@@ -134,9 +135,9 @@ def assemble(repository: str, files: list[FileAnalysis], *, context_tokens: int 
                              facts, context))
 
     rows.extend(_directory_units(repository, files, rows, readme))
-    for row in rows:
+    for row in rows:  # defence in depth: files were redacted before parsing, so this normally finds nothing
         for key in ("code", "docstring", "signature", "context", "facts"):
-            row[key] = redact(row[key], secrets if key == "code" and row["kind"] == "file" else None)
+            row[key] = redact(row[key])
     dups = _mark_duplicates(rows, near_duplicate_threshold, num_perm)
     kinds.update({k: sum(1 for r in rows if r["kind"] == k) for k in ("directory", "repository")})
     return RepositoryAnalysis(rows, edges, {

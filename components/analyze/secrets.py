@@ -56,7 +56,8 @@ def redact(text: str | None, counts: Counter | None = None) -> str | None:
         def sub(match: re.Match[str]) -> str:
             if counts is not None:
                 counts[kind] += 1
-            return f"[REDACTED:{kind}]"
+            # keep the line count, so line numbers of everything after a multi-line secret stay right
+            return f"[REDACTED:{kind}]" + "\n" * match.group(0).count("\n")
         return sub
 
     for kind, pattern in PATTERNS:
