@@ -237,41 +237,30 @@ def _go_receiver(node: ts.Node) -> str | None:
     return _text(types[0]) if types else None
 
 
-def _def_use(node: ts.Node) -> tuple[dict[str, list[str]], set[str]]:
-    """Variables assigned in the unit and the names each assignment reads; all identifiers read."""
-    deps: dict[str, list[str]] = {}
-    used: set[str] = set()
-    for n, _ in _walk(node):
-        if n.type in ("identifier", "field_identifier", "property_identifier", "type_identifier"):
-            used.add(_text(n))
-        fields = DEF_FIELDS.get(n.type)
-        if fields:
-            target = n.child_by_field_name(fields[0])
-            value = n.child_by_field_name(fields[1]) if fields[1] else None
-            targets = [_text(t) for t, _ in _walk(target) if t.type == "identifier"] if target is not None else []
-            reads = sorted({_text(v) for v, _ in _walk(value) if v.type == "identifier" and not _is_member_name(v)}
-                           ) if value is not None else []
-            for t in targets[:1]:
-                deps.setdefault(t, [])
-                deps[t] = sorted(set(deps[t]) | set(reads))
-    return deps, used
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
-MEMBER_ACCESS = {"attribute", "member_expression", "field_expression", "selector_expression", "scoped_identifier"}
+def _names(text: str) -> set[str]:
+    """Identifiers in a piece of code (a regex over the text is far cheaper than walking its nodes)."""
+    return set(IDENTIFIER.findall(text))
 
 
-def _is_member_name(node: ts.Node) -> bool:
-    """`environ` in `os.environ`: a member name, not a variable read."""
-    parent = node.parent
-    return parent is not None and parent.type in MEMBER_ACCESS and parent.named_children[0] != node
+def _member_free_names(text: str) -> list[str]:
+    """Names read by an expression, without member names: `os.environ.get(x)` reads os and x."""
+    return sorted(set(re.findall(r"(?<![.\w])([A-Za-z_]\w*)(?!\s*[\w])", re.sub(r"(['\"]).*?\1", "", text)))
+                  - {"True", "False", "None", "null", "true", "false", "nil", "self", "this", "new", "await"})
 
 
-def _data_structures(node: ts.Node) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for n, _ in _walk(node):
-        if (name := DATA_STRUCTURES.get(n.type)) is not None:
-            counts[name] = counts.get(name, 0) + 1
-    return dict(sorted(counts.items()))
+@dataclass
+class _Scope:
+    """What the query captures found inside one definition."""
+
+    calls: list[str] = field(default_factory=list)
+    raised: set[str] = field(default_factory=set)
+    caught: set[str] = field(default_factory=set)
+    assignments: dict[str, set[str]] = field(default_factory=dict)
+    data_structures: dict[str, int] = field(default_factory=dict)
+    members: list[str] = field(default_factory=list)
 
 
 def _in(node: ts.Node, outer: ts.Node) -> bool:
@@ -295,26 +284,36 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
     file_unit = Unit("file", path.rsplit("/", 1)[-1], path, path, language, 1, max(len(lines), 1), text)
     result.units.append(file_unit)
     if language not in FULL_LANGUAGES:
-        file_unit.facts = file_facts(path, text, language, [], [], [], None)
+        file_unit.facts = file_facts(path, text, language, [], [])
         file_unit.facts["format"] = format_facts(text, None, language)
         return result
 
     tree = _parser(language).parse(data)
     root = tree.root_node
-    result.parse_errors = sum(1 for n, _ in _walk(root) if n.is_error or n.is_missing)
-    captures_by_match = ts.QueryCursor(_query(language)).matches(root)
-
     definitions: list[tuple[str, ts.Node, ts.Node]] = []
-    facts_nodes: dict[str, list[ts.Node]] = {"call": [], "import": [], "raise": [], "catch": []}
-    for _pattern, caps in captures_by_match:
-        for kind in ("function", "class"):
-            if f"def.{kind}" in caps:
-                definitions.append((kind, caps[f"def.{kind}"][0], caps["name"][0]))
-        for kind in facts_nodes:
-            facts_nodes[kind].extend(caps.get(kind, []))
-    for kind in facts_nodes:
-        facts_nodes[kind].sort(key=lambda n: n.start_byte)
-    result.imports = [_text(n).strip("'\"<>") for n in facts_nodes["import"]]
+    events: list[tuple[int, str, ts.Node, ts.Node | None]] = []  # (start byte, capture, node, paired value)
+    imports: list[ts.Node] = []
+    for _pattern, caps in ts.QueryCursor(_query(language)).matches(root):
+        if "name" in caps:
+            kind = "function" if "def.function" in caps else "class"
+            definitions.append((kind, caps[f"def.{kind}"][0], caps["name"][0]))
+        elif "assign.target" in caps:
+            target = caps["assign.target"][0]
+            events.append((target.start_byte, "assign", target, caps["assign.value"][0]))
+        else:
+            for capture, nodes in caps.items():
+                for n in nodes:
+                    if capture == "import":
+                        imports.append(n)
+                    elif capture == "error":
+                        result.parse_errors += 1
+                    else:
+                        events.append((n.start_byte, capture, n, None))
+    if root.has_error and not result.parse_errors:  # MISSING nodes are not matched by (ERROR); walk only then
+        result.parse_errors = sum(1 for n, _ in _walk(root) if n.is_error or n.is_missing)
+    imports.sort(key=lambda n: n.start_byte)
+    events.sort(key=lambda e: e[0])
+    result.imports = [_text(n).strip("'\"<>") for n in imports]
 
     # Module-level names (globals) for assembled context.
     for child in root.named_children:
@@ -325,13 +324,42 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
         if fields and (t := target.child_by_field_name(fields[0])) is not None and t.type == "identifier":
             result.globals[_text(t)] = _text(child).splitlines()[0][:200]
 
+    # One ordered pass: each capture is credited to every definition enclosing it (nesting is shallow).
     definitions.sort(key=lambda d: (d[1].start_byte, -d[1].end_byte))
-    enclosing: list[tuple[ts.Node, Unit]] = []
-    for def_kind, node, name_node in definitions:
+    scopes = [_Scope() for _ in definitions]
+    open_defs: list[int] = []
+    next_def = 0
+    for start_byte, capture, node, value in events:
+        while next_def < len(definitions) and definitions[next_def][1].start_byte <= start_byte:
+            while open_defs and definitions[open_defs[-1]][1].end_byte <= definitions[next_def][1].start_byte:
+                open_defs.pop()
+            open_defs.append(next_def)
+            next_def += 1
+        while open_defs and definitions[open_defs[-1]][1].end_byte <= start_byte:
+            open_defs.pop()
+        for i in open_defs:
+            scope = scopes[i]
+            if capture == "call":
+                scope.calls.append(_callee(node))
+            elif capture == "raise":
+                scope.raised.add(_text(node).rsplit(".", 1)[-1])
+            elif capture == "catch":
+                scope.caught.add(_text(node).rsplit(".", 1)[-1])
+            elif capture == "ds":
+                label = DATA_STRUCTURES.get(node.type, node.type)
+                scope.data_structures[label] = scope.data_structures.get(label, 0) + 1
+            elif capture == "assign":
+                reads = scope.assignments.setdefault(_text(node), set())
+                reads.update(_member_free_names(_text(value)))
+
+    enclosing: list[tuple[ts.Node, Unit, _Scope]] = []
+    for (def_kind, node, name_node), scope in zip(definitions, scopes, strict=True):
         while enclosing and not _in(node, enclosing[-1][0]):
             enclosing.pop()
         name = _text(name_node)
-        kind = _unit_kind(def_kind, node, enclosing, name)
+        if enclosing:
+            enclosing[-1][2].members.append(name)
+        kind = _unit_kind(def_kind, node, [(n, u) for n, u, _ in enclosing], name)
         owner = _go_receiver(node) or _impl_type(node)
         if enclosing:
             qualified = f"{enclosing[-1][1].qualified_name.split('::', 1)[-1]}.{name}"
@@ -352,40 +380,41 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
         docstring = _python_docstring(node) if language == "python" else _leading_comment(node)
         unit = Unit(kind, name, f"{path}::{qualified}", path, language, source_node.start_point[0] + 1,
                     node.end_point[0] + 1, code, _signature(node, data), docstring, parent)
-        inner = [(k, n) for k, ns in facts_nodes.items() for n in ns if _in(n, node)]
-        unit.calls = [_callee(n) for k, n in sorted(inner, key=lambda x: x[1].start_byte) if k == "call"]
-        raised = sorted({_text(n).rsplit(".", 1)[-1] for k, n in inner if k == "raise"})
-        caught = sorted({_text(n).rsplit(".", 1)[-1] for k, n in inner if k == "catch"})
-        deps, used = _def_use(node)
-        unit.referenced = used
-        params = _parameters(node) if kind != "class" else []
-        members = [d[2] for d in definitions if d[1] is not node and _in(d[1], node)]
+        unit.calls = scope.calls
+        unit.referenced = _names(code)
+        unit.facts = {"_scope": scope, "_node": node}  # completed below, once members are known
+        result.units.append(unit)
+        enclosing.append((node, unit, scope))
+
+    for unit in result.units[1:]:
+        scope, node = unit.facts.pop("_scope"), unit.facts.pop("_node")
+        params = _parameters(node) if unit.kind != "class" else []
+        raised, caught = sorted(scope.raised), sorted(scope.caught)
         unit.facts = {
             "structure": {
-                "elements": {"kind": kind, "name": name, "signature": unit.signature, "decorators": _decorators(node),
-                             "parameters": params, "members": [_text(m) for m in members],
-                             "lines": unit.end_line - unit.start_line + 1, "nesting": len(enclosing)},
+                "elements": {"kind": unit.kind, "name": unit.name, "signature": unit.signature,
+                             "decorators": _decorators(node), "parameters": params, "members": scope.members,
+                             "lines": unit.end_line - unit.start_line + 1,
+                             "nesting": unit.qualified_name.split("::", 1)[-1].count(".")},
             },
             "dependencies": {
-                "variable": {"assignments": deps, "globals_used": sorted(used & set(result.globals))},
+                "variable": {"assignments": {k: sorted(v) for k, v in sorted(scope.assignments.items())},
+                             "globals_used": sorted(unit.referenced & set(result.globals))},
                 "functional": {"calls": unit.calls},
                 "module": {"imports_used": sorted(i for i in result.imports
-                                                  if i.rsplit(".", 1)[-1].rsplit("/", 1)[-1] in used)},
+                                                  if i.rsplit(".", 1)[-1].rsplit("/", 1)[-1] in unit.referenced)},
             },
             "architecture": {
-                "design_pattern": pattern_hints(kind, name, [_text(m) for m in members], unit.calls, code),
-                "data_structures": _data_structures(node),
-                "exceptions": {"raised": raised, "caught": caught,
-                               "propagated": sorted(set(raised) - set(caught))},
-                "inputs_outputs": io_facts(params, _returns(node), unit.calls, code, language),
+                "design_pattern": pattern_hints(unit.kind, unit.name, scope.members, unit.calls, unit.code),
+                "data_structures": dict(sorted(scope.data_structures.items())),
+                "exceptions": {"raised": raised, "caught": caught, "propagated": sorted(set(raised) - set(caught))},
+                "inputs_outputs": io_facts(params, _returns(node), unit.calls, unit.code, language),
             },
-            "format": format_facts(code, docstring, language),
+            "format": format_facts(unit.code, unit.docstring, language),
         }
-        result.units.append(unit)
-        enclosing.append((node, unit))
 
     callables = [u for u in result.units if u.kind in ("function", "method", "class")]
-    file_unit.facts = file_facts(path, text, language, result.imports, callables, facts_nodes["call"], root)
+    file_unit.facts = file_facts(path, text, language, result.imports, callables)
     file_unit.facts["format"] = format_facts(text, None, language)
     file_unit.facts["structure"]["elements"]["parse_errors"] = result.parse_errors
     return result

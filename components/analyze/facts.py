@@ -32,6 +32,7 @@ CONFIG_NAMES = re.compile(r"(^|/)(setup\.py|conftest\.py|settings\.py|config\.\w
                           r"Dockerfile|Makefile|CMakeLists\.txt|package\.json|go\.mod|Cargo\.toml)$")
 ENTRY_MARKERS = re.compile(r"if __name__ == ['\"]__main__['\"]|^func main\(|\bint main\s*\(|"
                            r"public static void main\s*\(|^fn main\(", re.M)
+CLI_WORDS = ("argparse", "click", "typer", "docopt", "commander", "yargs", "flag.Parse", "clap", "cobra")
 CLI_MARKERS = re.compile(r"\b(argparse|click|typer|docopt|commander|yargs|flag\.Parse|clap|cobra)\b")
 
 
@@ -109,7 +110,7 @@ def pattern_hints(kind: str, name: str, members: list[str], calls: list[str], co
     lower = name.lower()
     if kind in ("function", "method") and re.match(r"(create|make|build|new)_?[A-Za-z]", name):
         hints.append({"pattern": "factory", "evidence": f"name {name!r} builds and returns objects"})
-    if re.search(r"\b_?instance\b", code) and kind == "class" and ("__new__" in members or "getInstance" in members
+    if kind == "class" and "instance" in code and re.search(r"\b_?instance\b", code) and ("__new__" in members or "getInstance" in members
                                                                      or "instance" in members):
         hints.append({"pattern": "singleton", "evidence": "a class-level instance returned by a constructor hook"})
     if kind == "class" and re.search(r"(client|gateway|adapter)$", lower):
@@ -122,15 +123,21 @@ def pattern_hints(kind: str, name: str, members: list[str], calls: list[str], co
         hints.append({"pattern": "context manager", "evidence": "__enter__/__exit__"})
     if kind == "class" and ("__iter__" in members or "__next__" in members):
         hints.append({"pattern": "iterator", "evidence": "__iter__/__next__"})
-    if kind == "class" and re.search(r"\b(Protocol|ABC|interface)\b", code.split("\n", 1)[0]):
+    if kind == "class" and re.search(r"\b(Protocol|ABC|interface)\b", code[:200].split("\n", 1)[0]):
         hints.append({"pattern": "interface", "evidence": "abstract base / protocol declaration"})
-    if kind in ("function", "method") and re.search(r"\byield\b", code):
+    if kind in ("function", "method") and "yield" in code and re.search(r"\byield\b", code):
         hints.append({"pattern": "generator", "evidence": "yield"})
     if kind in ("function", "method") and name in calls:
         hints.append({"pattern": "recursion", "evidence": f"{name} calls itself"})
-    if kind in ("function", "method") and re.search(r"\b(observer|subscribe|listener|on_\w+|emit)\b", code):
+    if kind in ("function", "method") and any(w in code for w in ("observer", "subscribe", "listener", "on_", "emit")) \
+            and re.search(r"\b(observer|subscribe|listener|on_\w+|emit)\b", code):
         hints.append({"pattern": "observer", "evidence": "subscribe/emit/listener names"})
     return hints
+
+
+def has_entry_point(text: str) -> bool:
+    # substring checks first: the regex scan of a whole file is the costly part
+    return ("__main__" in text or "main" in text and "(" in text) and bool(ENTRY_MARKERS.search(text))
 
 
 def file_role(path: str, text: str) -> str:
@@ -138,7 +145,7 @@ def file_role(path: str, text: str) -> str:
         return "test"
     if CONFIG_NAMES.search(path):
         return "config"
-    if ENTRY_MARKERS.search(text) or path.rsplit("/", 1)[-1] in ("__main__.py", "main.go", "main.rs", "cli.py"):
+    if has_entry_point(text) or path.rsplit("/", 1)[-1] in ("__main__.py", "main.go", "main.rs", "cli.py"):
         return "entry_point"
     if path.lower().endswith((".md", ".rst", ".txt")):
         return "docs"
@@ -164,16 +171,16 @@ def exported_api(language: str | None, callables: list[Any], text: str) -> list[
     return [u.name for u in top]
 
 
-def file_facts(path: str, text: str, language: str | None, imports: list[str], callables: list[Any],
-               call_nodes: list[Any], root: Any) -> dict[str, Any]:
+def file_facts(path: str, text: str, language: str | None, imports: list[str],
+               callables: list[Any]) -> dict[str, Any]:
     role = file_role(path, text)
-    entry = bool(ENTRY_MARKERS.search(text))
+    entry = has_entry_point(text)
     return {
         "structure": {
             "elements": {"kind": "file", "functions": [u.name for u in callables if u.kind == "function"],
                          "methods": [u.qualified_name.split("::", 1)[-1] for u in callables if u.kind == "method"],
                          "classes": [u.name for u in callables if u.kind == "class"], "lines": text.count("\n") + 1},
-            "file_role": {"role": role, "entry_point": entry, "cli": bool(CLI_MARKERS.search(text))},
+            "file_role": {"role": role, "entry_point": entry, "cli": any(m in text for m in CLI_WORDS) and bool(CLI_MARKERS.search(text))},
             "core_task": {"exported_api": exported_api(language, callables, text)},
         },
         "dependencies": {"module": {"imports": imports}},

@@ -10,26 +10,36 @@ import math
 import re
 from collections import Counter
 
-PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("private_key", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z]+ )*PRIVATE KEY-----|\Z)")),
-    ("aws_access_key_id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
-    ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})\b")),
-    ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),
-    ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
-    ("stripe_key", re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b")),
-    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("openai_key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b")),
-    ("sendgrid_key", re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b")),
-    ("npm_token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("azure_storage_key", re.compile(r"AccountKey=[A-Za-z0-9+/=]{40,}")),
-    ("url_credentials", re.compile(r"(?<=://)[^/\s:@'\"]+:[^/\s@'\"]+(?=@)")),
+# (kind, pattern, literal markers): a pattern runs only when one of its markers occurs in the text, so the
+# common case (no secret at all) costs a few substring searches instead of a regex scan per format.
+PATTERNS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
+    ("private_key", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z]+ )*PRIVATE KEY-----|\Z)"),
+     ("PRIVATE KEY-----",)),
+    ("aws_access_key_id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b"),
+     ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")),
+    ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})\b"),
+     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
+    ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), ("glpat-",)),
+    ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), ("xox",)),
+    ("stripe_key", re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"), ("_live_", "_test_")),
+    ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), ("AIza",)),
+    ("openai_key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"), ("sk-",)),
+    ("sendgrid_key", re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}"), ("SG.",)),
+    ("npm_token", re.compile(r"\bnpm_[A-Za-z0-9]{36}"), ("npm_",)),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), ("eyJ",)),
+    ("azure_storage_key", re.compile(r"AccountKey=[A-Za-z0-9+/=]{40,}"), ("AccountKey=",)),
+    ("url_credentials", re.compile(r"(?<=://)[^/\s:@'\"]+:[^/\s@'\"]+(?=@)"), ("://",)),
     ("aws_secret_access_key", re.compile(
-        r"(?i)(?<=aws_secret_access_key)(['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9/+=]{40}\b")),
+        r"(?i)(?<=aws_secret_access_key)(['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9/+=]{40}\b"),
+     ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY")),
 ]
-# password = "...", api_key: '...', "token": "..." — the value only.
+ASSIGNED_MARKERS = ("passw", "pwd", "secret", "token", "api_key", "apikey", "api-key", "access_key",
+                    "accesskey", "auth_key", "PASSW", "PWD", "SECRET", "TOKEN", "API_KEY", "ACCESS_KEY", "Password",
+                    "Secret", "Token", "ApiKey", "apiKey", "accessKey", "AccessKey")
+# password = "...", api_key: '...', "token": "..." — the value only. Anchored on the keyword: a leading
+# [\w]* would make the scan backtrack at every word character.
 ASSIGNED = re.compile(
-    r"(?i)\b[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?key)"
+    r"(?i)(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?key)"
     r"[\w.-]*['\"]?\s*(?::=|=>|[:=])\s*(['\"])(?P<value>[^'\"\s]{6,})\1")
 STRING_LITERAL = re.compile(r"(['\"])(?P<value>[A-Za-z0-9+/=_-]{24,})\1")
 PLACEHOLDER = re.compile(r"(?i)^(?:x+|\*+|changeme|password|example|dummy|test|your[\w-]*|<[^>]*>|\$\{?\w+\}?)$")
@@ -60,7 +70,9 @@ def redact(text: str | None, counts: Counter | None = None) -> str | None:
             return f"[REDACTED:{kind}]" + "\n" * match.group(0).count("\n")
         return sub
 
-    for kind, pattern in PATTERNS:
+    for kind, pattern, markers in PATTERNS:
+        if not any(m in text for m in markers):
+            continue
         if kind == "aws_secret_access_key":
             text = pattern.sub(lambda m: m.group(1) + replace(kind)(m), text)
         else:
@@ -75,7 +87,8 @@ def redact(text: str | None, counts: Counter | None = None) -> str | None:
         start, end = match.span("value")
         return match.group(0)[: start - match.start()] + "[REDACTED:password_assignment]" + match.group(0)[end - match.start():]
 
-    text = ASSIGNED.sub(assigned, text)
+    if any(m in text for m in ASSIGNED_MARKERS):
+        text = ASSIGNED.sub(assigned, text)
 
     def entropy(match: re.Match[str]) -> str:
         value = match.group("value")

@@ -7,3 +7,7 @@
 (preproc_include path: (_) @import)
 (throw_statement (call_expression function: (_) @raise))
 (catch_clause parameters: (parameter_list (parameter_declaration type: (_) @catch)))
+(init_declarator declarator: (identifier) @assign.target value: (_) @assign.value)
+(assignment_expression left: (identifier) @assign.target right: (_) @assign.value)
+(initializer_list) @ds
+(ERROR) @error

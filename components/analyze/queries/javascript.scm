@@ -8,3 +8,7 @@
 (import_statement source: (string) @import)
 (throw_statement (new_expression constructor: (_) @raise))
 (catch_clause parameter: (_) @catch)
+(variable_declarator name: (identifier) @assign.target value: (_) @assign.value)
+(assignment_expression left: (identifier) @assign.target right: (_) @assign.value)
+[(object) (array)] @ds
+(ERROR) @error

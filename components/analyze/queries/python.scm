@@ -14,3 +14,7 @@
 (except_clause (as_pattern (identifier) @catch))
 (except_clause (as_pattern (attribute) @catch))
 (except_clause (as_pattern (tuple (_) @catch)))
+(assignment left: (identifier) @assign.target right: (_) @assign.value)
+(augmented_assignment left: (identifier) @assign.target right: (_) @assign.value)
+[(dictionary) (dictionary_comprehension) (list) (list_comprehension) (set) (set_comprehension) (tuple)] @ds
+(ERROR) @error

@@ -5,3 +5,7 @@
 (call_expression function: (_) @call)
 (macro_invocation macro: (_) @call)
 (use_declaration argument: (_) @import)
+(let_declaration pattern: (identifier) @assign.target value: (_) @assign.value)
+(assignment_expression left: (identifier) @assign.target right: (_) @assign.value)
+[(array_expression) (struct_expression)] @ds
+(ERROR) @error
