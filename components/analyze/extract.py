@@ -17,7 +17,7 @@ import tree_sitter_language_pack as tslp
 
 from collections import Counter
 
-from repotune.analyze.facts import file_facts, format_facts, io_facts, pattern_hints
+from repotune.analyze.facts import LineStats, file_facts, format_facts, io_facts, pattern_hints
 from repotune.analyze.languages import FULL_LANGUAGES, query_source
 from repotune.analyze.secrets import redact
 
@@ -190,6 +190,8 @@ def _returns(node: ts.Node) -> str | None:
 def _callee(node: ts.Node) -> str:
     """A callee as written, with argument lists of chained calls elided: requests.get().json."""
     text, previous = _text(node), None
+    if "(" not in text and "\n" not in text:
+        return text[:200]
     while previous != text:
         previous, text = text, re.sub(r"\([^()]*\)", "\x00", text)
     text = text.replace("\x00", "()")
@@ -386,6 +388,7 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
         result.units.append(unit)
         enclosing.append((node, unit, scope))
 
+    line_stats = LineStats(text, language)
     for unit in result.units[1:]:
         scope, node = unit.facts.pop("_scope"), unit.facts.pop("_node")
         params = _parameters(node) if unit.kind != "class" else []
@@ -410,11 +413,13 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
                 "exceptions": {"raised": raised, "caught": caught, "propagated": sorted(set(raised) - set(caught))},
                 "inputs_outputs": io_facts(params, _returns(node), unit.calls, unit.code, language),
             },
-            "format": format_facts(unit.code, unit.docstring, language),
+            "format": line_stats.format_facts(unit.start_line, unit.end_line, unit.docstring,
+                                              [unit.name, *scope.members, *scope.assignments]),
         }
 
     callables = [u for u in result.units if u.kind in ("function", "method", "class")]
     file_unit.facts = file_facts(path, text, language, result.imports, callables)
-    file_unit.facts["format"] = format_facts(text, None, language)
+    file_unit.facts["format"] = line_stats.format_facts(1, len(line_stats.lengths), None,
+                                                        [u.name for u in callables] + list(result.globals))
     file_unit.facts["structure"]["elements"]["parse_errors"] = result.parse_errors
     return result

@@ -7,6 +7,7 @@ architecture: design_pattern, data_structures, exceptions, inputs_outputs · for
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from functools import reduce
@@ -30,8 +31,8 @@ TEST_PATH = re.compile(r"(^|/)(tests?|spec|__tests__)/|(^|/)test_[^/]+$|_test\.(
                        r"Test\.java$")
 CONFIG_NAMES = re.compile(r"(^|/)(setup\.py|conftest\.py|settings\.py|config\.\w+|.*\.(ya?ml|toml|ini|cfg|json)|"
                           r"Dockerfile|Makefile|CMakeLists\.txt|package\.json|go\.mod|Cargo\.toml)$")
-ENTRY_MARKERS = re.compile(r"if __name__ == ['\"]__main__['\"]|^func main\(|\bint main\s*\(|"
-                           r"public static void main\s*\(|^fn main\(", re.M)
+PY_MAIN = re.compile(r"if __name__ == ['\"]__main__['\"]")
+C_MAIN = re.compile(r"\bint main\s*\(")
 CLI_WORDS = ("argparse", "click", "typer", "docopt", "commander", "yargs", "flag.Parse", "clap", "cobra")
 CLI_MARKERS = re.compile(r"\b(argparse|click|typer|docopt|commander|yargs|flag\.Parse|clap|cobra)\b")
 
@@ -67,40 +68,76 @@ def docstring_style(doc: str | None) -> str:
     return "plain"
 
 
+class LineStats:
+    """Per-line facts of a whole file, computed once; a unit's format facts are slices of them."""
+
+    def __init__(self, text: str, language: str | None):
+        prefix = ("#",) if language in ("python", "bash", "ruby", "yaml", "toml") else ("//", "/*", "*")
+        self.lengths: list[int] = []
+        self.indents: list[int] = []  # leading spaces; -1 for a tab-indented line, -2 for a blank line
+        self.comments: list[int] = []
+        for line in text.splitlines() or [""]:
+            stripped = line.lstrip()
+            self.lengths.append(len(line))
+            if not stripped:
+                self.indents.append(-2)
+                self.comments.append(0)
+                continue
+            self.indents.append(-1 if line[0] == "\t" else len(line) - len(line.lstrip(" ")))
+            self.comments.append(1 if stripped.startswith(prefix) else 0)
+
+    def format_facts(self, first: int, last: int, docstring: str | None, names: list[str]) -> dict[str, Any]:
+        """Format facts of lines first..last (1-based, inclusive) and the names the unit defines."""
+        lengths = self.lengths[first - 1:last] or [0]
+        indents = self.indents[first - 1:last]
+        nonblank = [i for i in indents if i != -2]
+        spaces = {i for i in nonblank if i > 0}
+        tabs = sum(1 for i in nonblank if i == -1)
+        space_lines = sum(1 for i in nonblank if i > 0)
+        comment_lines = sum(self.comments[first - 1:last])
+        conventions: dict[str, int] = {}
+        for name in names:
+            convention = naming_convention(name)
+            conventions[convention] = conventions.get(convention, 0) + 1
+        nonblank_lengths = [n for n, i in zip(lengths, indents, strict=False) if i != -2]
+        return {
+            "style": {"naming": dict(sorted(conventions.items())), "max_line_length": max(lengths),
+                      "mean_line_length": round(sum(nonblank_lengths) / max(len(nonblank_lengths), 1), 1),
+                      "lines": len(lengths)},
+            "indentation": {"unit": "tabs" if tabs > space_lines else "spaces" if space_lines else "none",
+                            "width": reduce(math.gcd, spaces, 0) or None, "mixed": bool(tabs and space_lines)},
+            "comments": {"comment_lines": comment_lines,
+                         "density": round(comment_lines / max(len(nonblank), 1), 3),
+                         "has_docstring": bool(docstring), "docstring_style": docstring_style(docstring)},
+        }
+
+
 def format_facts(code: str, docstring: str | None, language: str | None) -> dict[str, Any]:
-    lines = code.splitlines() or [""]
-    nonblank = [ln for ln in lines if ln.strip()]
-    indents = [len(ln) - len(ln.lstrip(" ")) for ln in nonblank if ln.startswith(" ")]
-    tabs = sum(1 for ln in nonblank if ln.startswith("\t"))
-    width = reduce(math.gcd, [i for i in indents if i], 0)
-    comment_prefix = "#" if language in ("python", "bash", "ruby", "yaml", "toml") else "//"
-    comment_lines = sum(1 for ln in nonblank if ln.lstrip().startswith((comment_prefix, "/*", "*")))
-    identifiers = re.findall(r"\b(?:def|function|func|fn|class|let|const|var)\s+([A-Za-z_]\w*)", code)
-    conventions: dict[str, int] = {}
-    for ident in identifiers:
-        conventions[naming_convention(ident)] = conventions.get(naming_convention(ident), 0) + 1
-    return {
-        "style": {"naming": dict(sorted(conventions.items())), "max_line_length": max(map(len, lines)),
-                  "mean_line_length": round(sum(map(len, nonblank)) / max(len(nonblank), 1), 1),
-                  "lines": len(lines)},
-        "indentation": {"unit": "tabs" if tabs > len(indents) else "spaces" if indents else "none",
-                        "width": width or None, "mixed": bool(tabs and indents)},
-        "comments": {"comment_lines": comment_lines,
-                     "density": round(comment_lines / max(len(nonblank), 1), 3),
-                     "has_docstring": bool(docstring), "docstring_style": docstring_style(docstring)},
-    }
+    """Format facts of a piece of code on its own (files; units use LineStats slices)."""
+    names = re.findall(r"\b(?:def|function|func|fn|class|let|const|var)\s+([A-Za-z_]\w*)", code)
+    stats = LineStats(code, language)
+    return stats.format_facts(1, len(stats.lengths), docstring, names)
+
+
+@functools.lru_cache(maxsize=65536)
+def _call_io(callee: str) -> tuple[bool, bool, bool]:
+    """(file, network, stdout) for one callee; callees repeat a lot, so each is classified once."""
+    return bool(FILE_IO.search(callee)), bool(NETWORK_IO.search(callee)), bool(STDOUT_IO.match(callee))
+
+
+RETURN_VALUE = re.compile(r"\breturn\s+[^;\s]")
 
 
 def io_facts(params: list[dict], returns: str | None, calls: list[str], code: str,
              language: str | None) -> dict[str, Any]:
-    has_return_value = bool(re.search(r"\breturn\s+[^;\s]", code))
+    has_return_value = "return" in code and bool(RETURN_VALUE.search(code))
     return {
         "parameters": params,
         "returns": returns or ("a value" if has_return_value else None),
-        "file_io": sorted({c for c in calls if FILE_IO.search(c)}),
-        "network_io": sorted({c for c in calls if NETWORK_IO.search(c)}),
-        "environment": sorted(set(ENV_IO.findall(code))),
-        "stdout": sorted({c for c in calls if STDOUT_IO.match(c)}),
+        "file_io": sorted({c for c in calls if _call_io(c)[0]}),
+        "network_io": sorted({c for c in calls if _call_io(c)[1]}),
+        "environment": sorted(set(ENV_IO.findall(code))) if "env" in code else [],
+        "stdout": sorted({c for c in calls if _call_io(c)[2]}),
     }
 
 
@@ -136,8 +173,9 @@ def pattern_hints(kind: str, name: str, members: list[str], calls: list[str], co
 
 
 def has_entry_point(text: str) -> bool:
-    # substring checks first: the regex scan of a whole file is the costly part
-    return ("__main__" in text or "main" in text and "(" in text) and bool(ENTRY_MARKERS.search(text))
+    # literal checks: a regex alternation over the whole file was the costliest line of the step
+    return ("__main__" in text and bool(PY_MAIN.search(text))) or "func main(" in text or "fn main(" in text \
+        or "static void main" in text or ("int main" in text and bool(C_MAIN.search(text)))
 
 
 def file_role(path: str, text: str) -> str:
