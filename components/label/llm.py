@@ -1,0 +1,203 @@
+"""The LLM client shared by label and synthesize: any OpenAI-compatible endpoint, many requests in flight.
+
+Rate limits (429 + Retry-After), a tokens-per-minute budget, exponential backoff with jitter on 5xx and timeouts,
+one repair request for an invalid answer, a circuit breaker when the endpoint is down, and a cache in the
+object store written as each answer arrives: a killed run loses only the requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+
+from repotune.errors import ConfigError
+from repotune.label.config import LabelConfig
+from repotune.store import ObjectStore, get_json, put_json
+
+log = logging.getLogger("repotune.label")
+
+
+@dataclass
+class LLMRequest:
+    key: str
+    """What identifies the answer besides model and parameters (prompt version + unit content hash + part)."""
+    messages: list[dict[str, str]]
+    schema: dict[str, Any] | None = None
+    max_tokens: int | None = None
+
+
+@dataclass
+class LLMResult:
+    key: str
+    text: str | None = None
+    parsed: Any = None
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cached: bool = False
+    attempts: int = 0
+
+
+@dataclass
+class _Budget:
+    """A tokens-per-minute budget: waits until the last minute's usage leaves room."""
+
+    per_minute: int | None
+    spent: list[tuple[float, int]] = field(default_factory=list)
+
+    async def take(self, tokens: int) -> None:
+        if not self.per_minute:
+            return
+        while True:
+            now = time.monotonic()
+            self.spent = [(t, n) for t, n in self.spent if now - t < 60]
+            if sum(n for _, n in self.spent) + tokens <= self.per_minute or not self.spent:
+                self.spent.append((now, tokens))
+                return
+            await asyncio.sleep(60 - (now - self.spent[0][0]) + 0.01)
+
+
+class CircuitOpen(Exception):
+    pass
+
+
+class OpenAICompatibleClient:
+    def __init__(self, cfg: LabelConfig, store: ObjectStore | None):
+        if not cfg.base_url:
+            raise ConfigError("label.base_url is required for label.backend=openai")
+        self.cfg = cfg
+        self.store = store
+        self.api_key = os.environ.get(cfg.api_key_env) or "none"  # local servers take any key
+        self.consecutive_failures = 0
+        self.use_response_format = True
+
+    def cache_key(self, request: LLMRequest) -> str:
+        params = json.dumps({"model": self.cfg.model, "temperature": self.cfg.temperature,
+                             "max_tokens": request.max_tokens or self.cfg.max_tokens, "key": request.key},
+                            sort_keys=True)
+        digest = hashlib.sha256(params.encode()).hexdigest()
+        return f"cache/llm/{digest[:2]}/{digest}.json"
+
+    def run(self, requests: list[LLMRequest]) -> list[LLMResult]:
+        """Answer every request (cached ones from the store); results in request order."""
+        return asyncio.run(self._run(requests))
+
+    async def _run(self, requests: list[LLMRequest]) -> list[LLMResult]:
+        client = openai.AsyncOpenAI(base_url=self.cfg.base_url, api_key=self.api_key, max_retries=0,
+                                    timeout=self.cfg.timeout_s)
+        semaphore = asyncio.Semaphore(self.cfg.concurrency)
+        budget = _Budget(self.cfg.tokens_per_minute)
+        try:
+            return list(await asyncio.gather(*(self._one(client, semaphore, budget, r) for r in requests)))
+        finally:
+            await client.close()
+
+    async def _one(self, client: openai.AsyncOpenAI, semaphore: asyncio.Semaphore, budget: _Budget,
+                   request: LLMRequest) -> LLMResult:
+        key = self.cache_key(request)
+        if self.store is not None and await asyncio.to_thread(self.store.exists, key):
+            cached = await asyncio.to_thread(get_json, self.store, key)
+            return LLMResult(**{**cached, "cached": True})
+        async with semaphore:
+            result = await self._ask(client, budget, request)
+        if result.error is None and self.store is not None:
+            doc = {k: v for k, v in result.__dict__.items() if k != "cached"}
+            await asyncio.to_thread(put_json, self.store, key, doc)
+        return result
+
+    async def _ask(self, client: openai.AsyncOpenAI, budget: _Budget, request: LLMRequest) -> LLMResult:
+        result = LLMResult(key=request.key)
+        messages = list(request.messages)
+        repaired = False
+        t0 = time.monotonic()
+        for attempt in range(self.cfg.max_retries + 1):
+            if self.consecutive_failures >= self.cfg.circuit_breaker:
+                result.error = "circuit open: the endpoint failed too many times in a row"
+                return result
+            result.attempts = attempt + 1
+            await budget.take(sum(len(m["content"]) for m in messages) // 4 + (request.max_tokens or self.cfg.max_tokens))
+            delay = self.cfg.backoff_s * 2 ** attempt * (0.5 + random.random())
+            try:
+                kwargs: dict[str, Any] = {}
+                if request.schema is not None and self.use_response_format:
+                    kwargs["response_format"] = {"type": "json_schema",
+                                                 "json_schema": {"name": "answer", "schema": request.schema}}
+                response = await client.chat.completions.create(
+                    model=self.cfg.model, messages=messages, temperature=self.cfg.temperature,
+                    max_tokens=request.max_tokens or self.cfg.max_tokens, **kwargs)
+            except openai.RateLimitError as e:
+                retry_after = _retry_after(e.response)
+                self.consecutive_failures += 1
+                log.info("429 from %s; waiting %.1fs", self.cfg.base_url, retry_after or delay)
+                await asyncio.sleep(retry_after if retry_after is not None else delay)
+                result.error = "rate limited (429)"
+                continue
+            except openai.BadRequestError as e:
+                if "response_format" in kwargs and "response_format" in str(e):
+                    self.use_response_format = False  # the server lacks structured output: prompt + parse
+                    continue
+                result.error = f"bad request (400): {str(e)[:200]}"
+                return result
+            except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError,
+                    openai.APIStatusError) as e:
+                self.consecutive_failures += 1
+                result.error = f"{type(e).__name__}: {str(e)[:200]}"
+                await asyncio.sleep(delay)
+                continue
+            self.consecutive_failures = 0
+            usage = response.usage
+            result.prompt_tokens += usage.prompt_tokens if usage else 0
+            result.completion_tokens += usage.completion_tokens if usage else 0
+            text = response.choices[0].message.content or ""
+            result.text = text
+            if request.schema is None:
+                result.error = None
+                break
+            try:
+                result.parsed = json.loads(_strip_fences(text))
+                result.error = None
+                break
+            except json.JSONDecodeError as e:
+                result.error = f"invalid JSON answer: {e.msg} at {e.pos}"
+                if not repaired:  # one repair request, then plain retries
+                    repaired = True
+                    messages = [*request.messages, {"role": "assistant", "content": text[:2000]},
+                                {"role": "user", "content": f"That was not valid JSON ({e.msg}). Answer again with "
+                                                            "only the JSON object."}]
+        result.latency_s = round(time.monotonic() - t0, 4)
+        return result
+
+
+def _retry_after(response: Any) -> float | None:
+    headers = getattr(response, "headers", None) or {}
+    for name in ("retry-after-ms", "retry-after", "x-ratelimit-reset-requests"):
+        value = headers.get(name)
+        if value:
+            try:
+                seconds = float(value.rstrip("s"))
+                return seconds / 1000 if name == "retry-after-ms" else seconds
+            except ValueError:
+                continue
+    return None
+
+
+def _strip_fences(text: str) -> str:
+    text = text.strip()
+    if text.startswith("```"):
+        text = text.split("\n", 1)[-1].rsplit("```", 1)[0]
+    return text
+
+
+def make_client(cfg: LabelConfig, store: ObjectStore | None) -> OpenAICompatibleClient | None:
+    """The client for the configured endpoint, or None for the offline backend."""
+    return OpenAICompatibleClient(cfg, store) if cfg.backend == "openai" else None

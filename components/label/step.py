@@ -1,0 +1,127 @@
+"""The label step: every unit labelled bottom-up (callables, classes, files, directories, repository), each
+level seeing the labels of the level below; answers cached so a rerun pays only for what is missing."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+from pydantic import ValidationError
+
+from repotune.errors import StepError
+from repotune.label.config import LabelConfig
+from repotune.label.llm import LLMRequest, LLMResult, make_client
+from repotune.label.offline import interpret
+from repotune.label.prompts import PROMPT_VERSION, level_of, render_unit_prompt
+from repotune.label.schema import LabelAnswer, json_schema
+from repotune.steps import StepContext, StepResult
+from repotune.store import put_json, read_table, write_table
+
+LEVELS = (("function", "method"), ("class",), ("file",), ("directory",), ("repository",))
+SYSTEM = "You are a precise software documentation assistant. Answer with JSON only."
+
+
+def child_summary(unit: dict[str, Any], row: dict[str, Any]) -> str:
+    return f"{unit['kind']} {unit['qualified_name'].split('::')[-1]}: {row['title']} — {row['description']}"
+
+
+def _row(unit: dict[str, Any], source: str, model: str | None, answer: LabelAnswer | None, result: LLMResult | None,
+         error: str | None, cfg: LabelConfig) -> dict[str, Any]:
+    price = cfg.prices.get(model or "")
+    pt, ct = (result.prompt_tokens, result.completion_tokens) if result and not result.cached else (0, 0)
+    return {
+        "unit_id": unit["unit_id"], "kind": unit["kind"], "source": source, "model": model,
+        "status": "ok" if answer else "failed", "error": error,
+        "interpretations": json.dumps(answer.interpretations if answer else {}, sort_keys=True),
+        "combined_interpretation": answer.combined_interpretation if answer else None,
+        "explanation_level": level_of(unit["kind"]),
+        "explanation_abstract": answer.explanation.abstract if answer else None,
+        "explanation_paraphrase": answer.explanation.paraphrase if answer else None,
+        "domain": answer.labels.domain if answer else None, "context": answer.labels.context if answer else None,
+        "tags": answer.labels.tags if answer else [], "title": answer.labels.title if answer else None,
+        "description": answer.labels.description if answer else None,
+        "prompt_tokens": pt, "completion_tokens": ct,
+        "cost_usd": round((pt * price.prompt + ct * price.completion) / 1e6, 6) if price else 0.0,
+        "latency_s": result.latency_s if result and not result.cached else 0.0,
+        "cached": bool(result and result.cached),
+    }
+
+
+def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> list[dict[str, Any]]:
+    """Label every unit bottom-up; returns one row per unit (failed ones carry their reason)."""
+    children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    for u in units:
+        children[u["parent_id"]].append(u)
+    client = make_client(cfg, store)
+    rows: dict[str, dict[str, Any]] = {}
+    for kinds in LEVELS:
+        level = [u for u in units if u["kind"] in kinds][: cfg.limit or None]
+
+        def kid_lines(u: dict[str, Any]) -> list[str]:
+            return [child_summary(c, rows[c["unit_id"]]) for c in children[u["unit_id"]]
+                    if c["unit_id"] in rows and rows[c["unit_id"]]["status"] == "ok"]
+
+        if client is None:
+            for u in level:
+                rows[u["unit_id"]] = _row(u, "offline", None, interpret(u, kid_lines(u)), None, None, cfg)
+            continue
+        requests = [LLMRequest(key=f"{PROMPT_VERSION}:{u['content_hash']}:{u['unit_id']}",
+                               messages=[{"role": "system", "content": SYSTEM},
+                                         {"role": "user", "content": render_unit_prompt(u, kid_lines(u),
+                                                                                        cfg.prompt_token_budget)}],
+                               schema=json_schema()) for u in level]
+        for u, result in zip(level, client.run(requests), strict=True):
+            answer, error = None, result.error
+            if result.parsed is not None:
+                try:
+                    answer = LabelAnswer.model_validate(result.parsed)
+                except ValidationError as e:
+                    error = f"answer does not match the schema: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"
+            rows[u["unit_id"]] = _row(u, "llm", cfg.model, answer, result, error, cfg)
+        if client.consecutive_failures >= cfg.circuit_breaker:
+            raise StepError(f"label: the endpoint {cfg.base_url} failed {client.consecutive_failures} times in a "
+                            "row; answers so far are cached, rerun when it is back")
+    return [rows[u["unit_id"]] for u in units if u["unit_id"] in rows]
+
+
+def summarise(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    latencies = sorted(r["latency_s"] for r in rows if r["latency_s"])
+    def pct(p: float) -> float:
+        return round(latencies[min(int(p * len(latencies)), len(latencies) - 1)], 4) if latencies else 0.0
+    return {
+        "units": len(rows), "ok": sum(r["status"] == "ok" for r in rows),
+        "failed": sum(r["status"] == "failed" for r in rows),
+        "failures_by_reason": dict(Counter((r["error"] or "").split(":")[0] for r in rows if r["status"] == "failed")),
+        "by_source": dict(Counter(r["source"] for r in rows)), "cached": sum(r["cached"] for r in rows),
+        "offline_share": round(sum(r["source"] == "offline" for r in rows) / max(len(rows), 1), 3),
+        "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
+        "completion_tokens": sum(r["completion_tokens"] for r in rows),
+        "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
+        "latency_s": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99),
+                      "mean": round(statistics.fmean(latencies), 4) if latencies else 0.0},
+        "seconds": round(seconds, 3),
+    }
+
+
+def run_step(ctx: StepContext) -> StepResult:
+    cfg = ctx.config.label
+    units = read_table(ctx.store, ctx.input_key("analyze", "units.parquet")).to_pylist()
+    if not units:
+        raise StepError("label: analyze produced no units")
+    t0 = time.perf_counter()
+    rows = label_units(units, cfg, ctx.store)
+    stats = summarise(rows, time.perf_counter() - t0)
+    write_table(ctx.store, ctx.key("labels.parquet"), rows)
+    put_json(ctx.store, ctx.key("label.json"), stats)
+    note = " (offline interpreter: no LLM endpoint configured)" if cfg.backend == "offline" else ""
+    return StepResult(
+        outputs={"labels": ctx.key("labels.parquet"), "stats": ctx.key("label.json")},
+        counts={"units": stats["units"], "ok": stats["ok"], "failed": stats["failed"], "cached": stats["cached"],
+                **{f"source.{k}": v for k, v in stats["by_source"].items()}},
+        metrics={"prompt_tokens": stats["prompt_tokens"], "completion_tokens": stats["completion_tokens"],
+                 "cost_usd": stats["cost_usd"], "latency_p95_s": stats["latency_s"]["p95"]},
+        summary=f"  labelled {stats['ok']}/{stats['units']} units{note}; failed {stats['failed']}; "
+                f"tokens {stats['prompt_tokens']}+{stats['completion_tokens']}; cost ${stats['cost_usd']}")
