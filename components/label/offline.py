@@ -39,8 +39,11 @@ def interpret(unit: dict[str, Any], children: list[str]) -> LabelAnswer:
     if role := structure.get("file_role"):
         texts["file_role"] = f"A {role['role']} file" + (" with an entry point" if role.get("entry_point") else "") + "."
     if org := structure.get("directory_organisation"):
-        texts["directory_organisation"] = (f"Holds files {_list(org.get('files', []) if isinstance(org.get('files'), list) else [])}"
-                                           f" and subdirectories {_list(org.get('subdirectories', []))}.")
+        if isinstance(org.get("files"), int):  # the repository: a file count and its top-level entries
+            texts["directory_organisation"] = f"{org['files']} files; top level: {_list(org.get('top_level', []))}."
+        else:
+            texts["directory_organisation"] = (f"Holds files {_list(org.get('files', []))} and subdirectories "
+                                               f"{_list(org.get('subdirectories', []))}.")
     if core := structure.get("core_task"):
         api = core.get("exported_api") or core.get("entry_points") or []
         texts["core_task"] = f"Exposes {_list(api)}." if api else "No exported API or entry point."

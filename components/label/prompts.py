@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 
+from repotune.analyze.facts import ASPECTS
 from repotune.label.schema import ASPECT_NAMES
 
 PROMPT_VERSION = "unit-v1"
@@ -29,14 +30,24 @@ def _cut(text: str | None, chars: int) -> str:
     return text if len(text) <= chars else text[:chars] + "\n… [truncated]"
 
 
-def render_unit_prompt(unit: dict[str, Any], children: list[str], token_budget: int) -> str:
-    """The prompt for one unit; facts, context, children and code share the budget, code last."""
+def render_unit_prompt(unit: dict[str, Any], children: list[str], token_budget: int, *,
+                       group: str | None = None, earlier: dict[str, str] | None = None) -> str:
+    """The prompt for one unit; facts, context, children and code share the budget, code last.
+
+    `group` asks only for one aspect group's interpretations (the per-aspect mode); `earlier` hands those to
+    the final, collating request.
+    """
     budget = token_budget * CHARS_PER_TOKEN
-    facts = _cut(json.dumps(json.loads(unit["facts"]), sort_keys=True, separators=(",", ":")), budget // 3)
+    facts_doc = json.loads(unit["facts"])
+    if group is not None:
+        facts_doc = {group: facts_doc.get(group, {})}
+    facts = _cut(json.dumps(facts_doc, sort_keys=True, separators=(",", ":")), budget // 3)
     context = _cut(unit.get("context"), budget // 6)
     kids = [_cut(c, 300) for c in children][:40]
     used = len(facts) + len(context) + sum(len(c) for c in kids) + 1500
     code = _cut(unit.get("code"), max(budget - used, 400)) if unit["kind"] in ("function", "method", "class", "file") else ""
     return _env().get_template("unit.j2").render(unit=unit, level=level_of(unit["kind"]), facts=facts,
                                                  context=context, children=kids, code=code,
-                                                 aspects=", ".join(ASPECT_NAMES))
+                                                 aspects=", ".join(ASPECT_NAMES),
+                                                 focus=", ".join(ASPECTS[group]) if group else "",
+                                                 earlier=json.dumps(earlier, indent=1) if earlier else "")

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from repotune.analyze.facts import ASPECTS
 from repotune.errors import StepError
 from repotune.label.config import LabelConfig
 from repotune.label.llm import LLMRequest, LLMResult, make_client
@@ -47,7 +48,17 @@ def _row(unit: dict[str, Any], source: str, model: str | None, answer: LabelAnsw
         "cost_usd": round((pt * price.prompt + ct * price.completion) / 1e6, 6) if price else 0.0,
         "latency_s": result.latency_s if result and not result.cached else 0.0,
         "cached": bool(result and result.cached),
+        "requests": result.attempts if result and not result.cached else 0,
     }
+
+
+def _request(unit: dict[str, Any], children: list[str], cfg: LabelConfig, *, group: str | None = None,
+             earlier: dict[str, str] | None = None) -> LLMRequest:
+    part = f":{group}" if group else (":collate" if earlier else "")
+    prompt = render_unit_prompt(unit, children, cfg.prompt_token_budget, group=group, earlier=earlier)
+    return LLMRequest(key=f"{PROMPT_VERSION}:{cfg.mode}:{unit['content_hash']}:{unit['unit_id']}{part}",
+                      messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
+                      schema=json_schema())
 
 
 def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> list[dict[str, Any]]:
@@ -68,12 +79,22 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
             for u in level:
                 rows[u["unit_id"]] = _row(u, "offline", None, interpret(u, kid_lines(u)), None, None, cfg)
             continue
-        requests = [LLMRequest(key=f"{PROMPT_VERSION}:{u['content_hash']}:{u['unit_id']}",
-                               messages=[{"role": "system", "content": SYSTEM},
-                                         {"role": "user", "content": render_unit_prompt(u, kid_lines(u),
-                                                                                        cfg.prompt_token_budget)}],
-                               schema=json_schema()) for u in level]
+        earlier: dict[str, dict[str, str]] = {}
+        group_usage: dict[str, list[LLMResult]] = defaultdict(list)
+        if cfg.mode == "per-aspect":  # the patent's flow: one call per aspect group, then one to collate
+            group_requests = [(u, g, _request(u, kid_lines(u), cfg, group=g)) for u in level for g in ASPECTS]
+            for (u, _g, _r), result in zip(group_requests, client.run([r for _, _, r in group_requests]), strict=True):
+                group_usage[u["unit_id"]].append(result)
+                if isinstance(result.parsed, dict) and isinstance(result.parsed.get("interpretations"), dict):
+                    earlier.setdefault(u["unit_id"], {}).update(
+                        {k: str(v) for k, v in result.parsed["interpretations"].items()})
+        requests = [_request(u, kid_lines(u), cfg, earlier=earlier.get(u["unit_id"])) for u in level]
         for u, result in zip(level, client.run(requests), strict=True):
+            for part in group_usage[u["unit_id"]]:
+                if not part.cached:
+                    result.prompt_tokens += part.prompt_tokens
+                    result.completion_tokens += part.completion_tokens
+            result.attempts += sum(p.attempts for p in group_usage[u["unit_id"]])
             answer, error = None, result.error
             if result.parsed is not None:
                 try:

@@ -119,3 +119,31 @@ def test_circuit_breaker_stops_a_dead_endpoint(sample_units, local_store):
         with pytest.raises(StepError, match="failed .* times in a row"):
             label_units(sample_units, llm_config(server.url, circuit_breaker=5, max_retries=3), local_store)
     assert time.monotonic() - started < 30
+
+
+def test_per_aspect_mode_calls_once_per_group_then_collates(sample_units, local_store):
+    units = [u for u in sample_units if u["kind"] in ("function", "method")][:6]
+    with TestServer() as server:
+        single = label_units(units, llm_config(server.url), local_store)
+        single_calls = len(server.log)
+        server.log.clear()
+        per_aspect = label_units(units, llm_config(server.url, mode="per-aspect"), local_store)
+        per_aspect_calls = len(server.log)
+    assert single_calls == len(units)
+    assert per_aspect_calls == 5 * len(units)  # four aspect groups + one collation
+    assert {r["status"] for r in single + per_aspect} == {"ok"}
+    assert sum(r["prompt_tokens"] for r in per_aspect) > sum(r["prompt_tokens"] for r in single)
+
+
+def test_label_step_through_the_runner(tmp_path):
+    from repotune.config import load_config
+    from repotune.runs import Runner
+    from repotune.store import get_json, read_table
+
+    cfg = load_config(overrides=[f"store.url=file://{tmp_path}/s", "analyze.use_ray=false"])
+    runner = Runner(cfg)
+    manifest = runner.run(["analyze", "label"])
+    assert manifest["steps"]["label"]["counts"]["source.offline"] == manifest["steps"]["analyze"]["counts"]["units"]
+    labels = read_table(runner.store, "runs/local/label/labels.parquet")
+    assert labels.num_rows == manifest["steps"]["analyze"]["counts"]["units"]
+    assert get_json(runner.store, "runs/local/label/label.json")["offline_share"] == 1.0
