@@ -8,6 +8,7 @@ object store written as each answer arrives: a killed run loses only the request
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import logging
@@ -93,6 +94,9 @@ class OpenAICompatibleClient:
         return asyncio.run(self._run(requests))
 
     async def _run(self, requests: list[LLMRequest]) -> list[LLMResult]:
+        # cache reads and writes run in threads: give every request in flight one, not the default handful
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=self.cfg.concurrency + 4))
         client = openai.AsyncOpenAI(base_url=self.cfg.base_url, api_key=self.api_key, max_retries=0,
                                     timeout=self.cfg.timeout_s)
         semaphore = asyncio.Semaphore(self.cfg.concurrency)
@@ -130,8 +134,9 @@ class OpenAICompatibleClient:
             try:
                 kwargs: dict[str, Any] = {}
                 if request.schema is not None and self.use_response_format:
-                    kwargs["response_format"] = {"type": "json_schema",
-                                                 "json_schema": {"name": "answer", "schema": request.schema}}
+                    # as extra_body: the SDK would otherwise deep-copy and transform the schema on every request
+                    kwargs["extra_body"] = {"response_format": {
+                        "type": "json_schema", "json_schema": {"name": "answer", "schema": request.schema}}}
                 response = await client.chat.completions.create(
                     model=self.cfg.model, messages=messages, temperature=self.cfg.temperature,
                     max_tokens=request.max_tokens or self.cfg.max_tokens, **kwargs)
@@ -143,7 +148,7 @@ class OpenAICompatibleClient:
                 result.error = "rate limited (429)"
                 continue
             except openai.BadRequestError as e:
-                if "response_format" in kwargs and "response_format" in str(e):
+                if "extra_body" in kwargs and "response_format" in str(e):
                     self.use_response_format = False  # the server lacks structured output: prompt + parse
                     continue
                 result.error = f"bad request (400): {str(e)[:200]}"

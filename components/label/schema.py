@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from repotune.analyze.facts import ASPECTS
@@ -38,5 +40,6 @@ class LabelAnswer(BaseModel):
     labels: Labels
 
 
+@functools.lru_cache(maxsize=1)
 def json_schema() -> dict:
     return LabelAnswer.model_json_schema()

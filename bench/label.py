@@ -1,0 +1,101 @@
+"""Label throughput and cost against the real HTTP test server (no paid API).
+
+    .venv/bin/python bench/label.py                  # latency 200 ms, concurrency 1, 8, 64
+    .venv/bin/python bench/label.py --latency-ms 100 --units 200
+
+Prints requests/s at each concurrency C against the bound C/L (L = the server's latency; goal >= 90% of it at
+64), then calls and tokens per unit in single-request mode vs the patent's per-aspect mode on the same units.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+
+class ServerProcess:
+    """The test server in its own process, as a real endpoint would be (not sharing the client's GIL)."""
+
+    def __init__(self, latency_ms: float):
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.latency_ms = latency_ms
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> "ServerProcess":
+        import subprocess
+        import sys
+        import urllib.request
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "repotune", "label-testserver", "--port", str(self.port),
+                                      "--latency-ms", str(self.latency_ms)], stdout=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1)
+            except urllib.error.HTTPError:
+                return self  # it answers (404 on /): up
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("test server did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latency-ms", type=float, default=200)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--units", type=int, default=512, help="function/method units to label per run")
+    args = parser.parse_args()
+    from repotune.analyze.discover import discover
+    from repotune.analyze.repository import assemble
+    from repotune.analyze.step import analyze_files
+    from repotune.label.config import LabelConfig
+    from repotune.label.step import label_units
+    from repotune.store import LocalStore
+
+    import repotune
+
+    root = Path(repotune.__file__).parents[1]  # repotune's own code is the corpus
+    files = [f for f in discover(root, ["**/samples/**"], 1_000_000).files if f[1] == "python"]
+    base = [u for u in assemble("repotune", analyze_files(files, use_ray=False, workers=None, batch_size=8)).units
+            if u["kind"] in ("function", "method")]
+    # enough distinct requests for the largest concurrency: copies of the units under new ids (new cache keys)
+    units = [{**u, "unit_id": f"{u['unit_id']}-{i}"} for i in range(-(-args.units // len(base))) for u in base]
+    units = units[: args.units]
+    latency = args.latency_ms / 1000
+    print(f"{len(base)} function/method units of repotune's own code (repeated to {len(units)}); "
+          f"server latency {args.latency_ms:.0f} ms, server in its own process")
+    server = ServerProcess(args.latency_ms)
+    with server:
+        print(f"{'concurrency':>11} {'units':>6} {'req/s':>8} {'bound C/L':>10} {'of bound':>9}")
+        for concurrency in args.concurrency:
+            n = min(args.units, max(concurrency * 8, 16)) if concurrency == 1 else min(args.units, concurrency * 8)
+            cfg = LabelConfig(backend="openai", base_url=server.url, model="bench", concurrency=concurrency)
+            with tempfile.TemporaryDirectory() as tmp:  # a fresh cache: every request is paid
+                t0 = time.perf_counter()
+                rows = label_units(units[:n], cfg, LocalStore(tmp))
+                seconds = time.perf_counter() - t0
+            rate, bound = sum(r["requests"] for r in rows) / seconds, concurrency / latency
+            print(f"{concurrency:>11} {n:>6} {rate:>8.1f} {bound:>10.1f} {rate / bound:>8.0%}")
+        sample = base[:32]
+        print(f"\nmode comparison on the same {len(sample)} units:")
+        print(f"{'mode':>10} {'calls/unit':>11} {'prompt tok/unit':>16} {'completion tok/unit':>20}")
+        for mode in ("single", "per-aspect"):
+            cfg = LabelConfig(backend="openai", base_url=server.url, model="bench", concurrency=32, mode=mode)
+            with tempfile.TemporaryDirectory() as tmp:
+                rows = label_units(sample, cfg, LocalStore(tmp))
+            print(f"{mode:>10} {sum(r['requests'] for r in rows) / len(sample):>11.1f} "
+                  f"{sum(r['prompt_tokens'] for r in rows) / len(sample):>16.0f} "
+                  f"{sum(r['completion_tokens'] for r in rows) / len(sample):>20.0f}")
+
+
+if __name__ == "__main__":
+    main()
