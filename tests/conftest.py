@@ -10,6 +10,10 @@ import pytest
 
 from repotune.store import LocalStore
 
+# Tests never reach a model hub (none is reachable here, and a hub timeout would only slow the suite down).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
 pytest_plugins = ["tests.s3_fixtures"] if (Path(__file__).parent / "s3_fixtures.py").exists() else []
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
