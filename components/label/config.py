@@ -17,9 +17,13 @@ class LabelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["offline", "openai"] = Field(
+    backend: Literal["offline", "openai", "local"] = Field(
         "offline", description="'offline': render the static facts as text (no LLM); 'openai': any "
-        "OpenAI-compatible endpoint (OpenAI, vLLM, KServe's OpenAI route, the repotune predictor).")
+        "OpenAI-compatible endpoint (OpenAI, vLLM, KServe's OpenAI route, the repotune predictor); 'local': a "
+        "model in this process (transformers) writes the descriptions and explanations, the facts the rest.")
+    local_model: str = Field("smollm2", description="Base-model URI for backend=local: 'smollm2', 'tiny', a hub "
+                             "id, a local folder, s3:// or store:.")
+    local_batch_size: int = Field(4, ge=1, description="Units generated together by the local backend.")
     base_url: str | None = Field(None, description="Endpoint base URL, e.g. http://vllm:8000/v1.")
     model: str = Field("gpt-4o-mini", description="Model name sent to the endpoint.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never logged).")

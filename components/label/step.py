@@ -67,6 +67,11 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
     for u in units:
         children[u["parent_id"]].append(u)
     client = make_client(cfg, store)
+    writer = None
+    if cfg.backend == "local":
+        from repotune.label.local import LocalModelWriter
+
+        writer = LocalModelWriter(cfg, store)
     rows: dict[str, dict[str, Any]] = {}
     for kinds in LEVELS:
         level = [u for u in units if u["kind"] in kinds][: cfg.limit or None]
@@ -75,6 +80,15 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
             return [child_summary(c, rows[c["unit_id"]]) for c in children[u["unit_id"]]
                     if c["unit_id"] in rows and rows[c["unit_id"]]["status"] == "ok"]
 
+        if client is None and writer is not None:
+            for u, sentence in zip(level, writer.describe(level), strict=True):
+                answer = interpret(u, kid_lines(u))
+                if sentence:
+                    answer.labels.description = sentence
+                    answer.explanation.abstract = sentence
+                    answer.combined_interpretation = f"{sentence} {answer.combined_interpretation}"
+                rows[u["unit_id"]] = _row(u, "local", cfg.local_model, answer, None, None, cfg)
+            continue
         if client is None:
             for u in level:
                 rows[u["unit_id"]] = _row(u, "offline", None, interpret(u, kid_lines(u)), None, None, cfg)

@@ -147,3 +147,16 @@ def test_label_step_through_the_runner(tmp_path):
     labels = read_table(runner.store, "runs/local/label/labels.parquet")
     assert labels.num_rows == manifest["steps"]["analyze"]["counts"]["units"]
     assert get_json(runner.store, "runs/local/label/label.json")["offline_share"] == 1.0
+
+
+def test_local_backend_writes_descriptions_with_a_model(sample_units, local_store, monkeypatch, tmp_path):
+    """The in-process backend on the tiny model: every unit labelled, source local, answers cached."""
+    monkeypatch.setenv("REPOTUNE_CACHE", str(tmp_path / "models"))
+    units = [u for u in sample_units if u["kind"] in ("function", "method")][:6]
+    cfg = LabelConfig(backend="local", local_model="tiny", max_tokens=16)
+    rows = label_units(units, cfg, local_store)
+    assert [r["unit_id"] for r in rows] == [u["unit_id"] for u in units]
+    assert {r["source"] for r in rows} == {"local"} and {r["status"] for r in rows} == {"ok"}
+    cached = len(list(local_store.list("cache/local/")))
+    assert cached == len(units)
+    assert label_units(units, cfg, local_store) == rows  # the rerun reads the cache: same answers
