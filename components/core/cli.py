@@ -95,6 +95,8 @@ def run(
                 console.print(record["summary"])
         elif event == "failed":
             console.print(f"[red]✘ {step}[/red]: {record.get('error')}")
+        elif event == "unavailable":
+            console.print(f"[yellow]– {step}: not implemented in this version yet[/yellow]")
 
     runner = Runner(cfg, on_event=on_event)
     manifest = runner.run(steps.split(",") if steps else None, force=force or ())

@@ -93,11 +93,18 @@ class Runner:
             return False  # an output was removed: redo the step
 
     def run(self, steps: Iterable[str] | None = None, force: Iterable[str] = ()) -> dict[str, Any]:
-        steps = list(steps or STEP_NAMES)
+        requested = list(steps) if steps is not None else None
+        steps = requested or list(STEP_NAMES)
         for s in [*steps, *force]:
             if s not in STEP_NAMES:
                 raise StepError(f"unknown step {s!r}; steps are: {', '.join(STEP_NAMES)}")
         steps = [s for s in STEP_NAMES if s in steps]  # always in pipeline order
+        missing = [s for s in steps if not step_spec(s).available()]
+        if missing and requested is not None:
+            raise StepError(f"step(s) {', '.join(missing)} not implemented in this version of repotune")
+        for s in missing:  # the default run covers what exists and says what does not
+            self.on_event(s, "unavailable", {})
+        steps = [s for s in steps if s not in missing]
         manifest = self.manifest
         manifest.setdefault("created", _now())
         for step in steps:

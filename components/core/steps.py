@@ -32,6 +32,10 @@ class StepSpec:
     def function(self) -> Callable[[StepContext], StepResult]:
         return importlib.import_module(self.module).run_step
 
+    def available(self) -> bool:
+        """Whether this version of repotune implements the step (its package exports run_step)."""
+        return hasattr(importlib.import_module(self.module), "run_step")
+
 
 STEPS: tuple[StepSpec, ...] = (
     StepSpec("analyze", (), ("analyze",)),

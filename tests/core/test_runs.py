@@ -98,3 +98,13 @@ def test_list_runs(fake_steps, local_store):
     for run_id in ("a", "b"):
         Runner(load_config(overrides=[f"run_id={run_id}"]), local_store).run(["analyze"])
     assert [r["run_id"] for r in list_runs(local_store)] == ["a", "b"]
+
+
+def test_default_run_covers_implemented_steps_and_names_the_rest(fake_steps, local_store, monkeypatch):
+    monkeypatch.setitem(sys.modules, "repotune.label", types.ModuleType("repotune.label"))  # no run_step
+    events = []
+    Runner(load_config(overrides=["run_id=r6"]), local_store,
+           on_event=lambda step, event, record: events.append((step, event))).run()
+    assert ("label", "unavailable") in events and ("analyze", "succeeded") in events
+    with pytest.raises(StepError, match="not implemented in this version"):
+        Runner(load_config(overrides=["run_id=r6"]), local_store).run(["label"])

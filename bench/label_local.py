@@ -1,0 +1,62 @@
+"""A real-model labelling run: SmolLM2-135M-Instruct (from the PyPI wheel's GGUF) on CPU describes functions of a
+real library (default: the installed `minio` package's source).
+
+    .venv/bin/python bench/label_local.py                     # 24 functions of minio
+    .venv/bin/python bench/label_local.py --source DIR --units 40
+
+Prints seconds per unit and three sample outputs next to the functions' own docstrings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    import minio
+
+    parser.add_argument("--source", default=str(Path(minio.__file__).parent))
+    parser.add_argument("--units", type=int, default=24)
+    parser.add_argument("--model", default="smollm2")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(2)
+    from repotune.analyze.discover import discover
+    from repotune.analyze.repository import assemble
+    from repotune.analyze.step import analyze_files
+    from repotune.label.config import LabelConfig
+    from repotune.label.local import LocalModelWriter
+    from repotune.label.step import label_units
+
+    files = [f for f in discover(Path(args.source), [], 1_000_000).files if f[1]]
+    units = [u for u in assemble(Path(args.source).name, analyze_files(files, use_ray=False, workers=None,
+                                                                      batch_size=8)).units
+             if u["kind"] in ("function", "method") and u["docstring"] and len(u["code"]) < 1500]
+    random.Random(0).shuffle(units)
+    units = units[: args.units]
+    cfg = LabelConfig(backend="local", local_model=args.model, max_tokens=60)
+    t0 = time.perf_counter()
+    LocalModelWriter(cfg, None)  # load once, outside the timing (conversion is cached after the first run)
+    load_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        from repotune.store import LocalStore
+
+        t0 = time.perf_counter()
+        rows = label_units(units, cfg, LocalStore(tmp))
+        seconds = time.perf_counter() - t0
+    ok = sum(r["status"] == "ok" and r["source"] == "local" for r in rows)
+    print(f"{args.model} on CPU: {ok}/{len(units)} functions of {args.source} labelled in {seconds:.1f}s "
+          f"({seconds / len(units):.2f}s per unit; model load {load_s:.1f}s)")
+    for unit, row in list(zip(units, rows, strict=True))[:3]:
+        print(f"\n{unit['qualified_name']}\n  docstring: {unit['docstring'].splitlines()[0]}\n"
+              f"  model:     {row['description']}\n  title/tags: {row['title']} / {row['tags']}")
+
+
+if __name__ == "__main__":
+    main()
