@@ -36,5 +36,10 @@ def detect_language(path: str, head: bytes = b"") -> str | None:
     return None
 
 
+# TSX's grammar extends TypeScript's: the same query serves both.
+QUERY_FILES = {"tsx": "typescript"}
+
+
 def query_source(language: str) -> str:
-    return resources.files("repotune.analyze").joinpath("queries", f"{language}.scm").read_text()
+    name = QUERY_FILES.get(language, language)
+    return resources.files("repotune.analyze").joinpath("queries", f"{name}.scm").read_text()
