@@ -1,9 +1,18 @@
 """Config of the synthesize step. Every field carries a description: it becomes CLI help and commented YAML."""
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SynthesizeConfig(BaseModel):
     """Template-query generation of instruction/response pairs."""
 
     model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(0, description="Seed of the weighted token and template sampling (same seed, same pairs).")
+    templates_dir: str | None = Field(None, description="A folder of extra or replacement template YAML files.")
+    pairs_per_unit: int = Field(2, ge=1, description="Templates sampled per unit (by weight, without repeats).")
+    max_code_chars: int = Field(4000, ge=200, description="Units with longer code are skipped (counted).")
+    near_duplicate_threshold: float = Field(0.9, ge=0, le=1, description="MinHash Jaccard above which a pair "
+                                            "duplicates an earlier one and fails its quality check.")
+    learning_rate: float = Field(0.5, ge=0, le=1, description="How far template weights move toward their "
+                                 "pass rate after a run (the patent's tuning loop).")

@@ -1,0 +1,74 @@
+"""The dataset: leakage-free splits, decontamination, schema-valid JSONL, the card."""
+
+import json
+
+import jsonschema
+import pytest
+
+from repotune.config import load_config
+from repotune.dataset.build import EXAMPLE_SCHEMA, SPLITS, assign_splits, build
+from repotune.dataset.config import DatasetConfig
+from repotune.runs import Runner
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    store = tmp_path_factory.mktemp("store")
+    runner = Runner(load_config(overrides=[f"store.url=file://{store}", "analyze.use_ray=false"]))
+    manifest = runner.run(["analyze", "label", "synthesize", "dataset"])
+    return runner, manifest
+
+
+def read_split(runner, split):
+    text = runner.store.get_bytes(f"runs/local/dataset/{split}.jsonl").decode()
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+def test_no_test_split_file_contributes_to_train(run):
+    runner, _ = run
+    files = {s: {(ex["repository"], ex["path"]) for ex in read_split(runner, s)} for s in SPLITS}
+    assert files["test"] and files["train"]
+    assert not files["test"] & files["train"] and not files["test"] & files["val"]
+    units = {ex["unit_id"] for ex in read_split(runner, "test")}
+    assert not units & {ex["unit_id"] for ex in read_split(runner, "train")}
+
+
+def test_jsonl_follows_the_schema_and_the_card_is_written(run):
+    runner, manifest = run
+    for split in SPLITS:
+        for example in read_split(runner, split):
+            jsonschema.validate(example, EXAMPLE_SCHEMA)
+            assert example["messages"][-1]["role"] == "assistant"
+    card = runner.store.get_bytes("runs/local/dataset/card.md").decode()
+    assert "| train |" in card and "offline interpreter" in card
+    figures = json.loads(runner.store.get_bytes("runs/local/dataset/card.json"))
+    assert sum(figures["examples"].values()) == sum(manifest["steps"]["dataset"]["counts"][f"examples.{s}"]
+                                                    for s in SPLITS)
+    assert runner.store.get_bytes("runs/local/dataset/plots/lengths.png").startswith(b"\x89PNG")
+
+
+def test_splits_are_deterministic_and_non_empty():
+    files = {("r", f"f{i}.py") for i in range(20)}
+    cfg = DatasetConfig()
+    first = assign_splits(files, cfg)
+    assert first == assign_splits(files, cfg)
+    assert sorted(first.values()).count("test") == 2 and sorted(first.values()).count("val") == 2
+    assert set(assign_splits({("r", "a"), ("r", "b"), ("r", "c")}, cfg).values()) == {"train", "val", "test"}
+
+
+def test_contamination_and_duplicates_are_removed_and_counted():
+    unit = {"repository": "r", "language": "python", "is_test": False, "content_hash": "h1"}
+    units = {f"u{i}": {**unit, "path": f"f{i}.py", "content_hash": f"h{i}"} for i in range(10)}
+    units["u9"] = {**units["u9"], "content_hash": "h0"}  # the same code as u0 in another file
+    pairs = [{"pair_id": f"p{i}", "unit_id": f"u{i}", "quality_ok": True, "task": "code2doc", "template_id": "t",
+              "source": "offline", "instruction": f"Document function number {i} please", "response": f"Doc {i}."}
+             for i in range(10)]
+    pairs.append({**pairs[3], "pair_id": "p3-copy"})  # an exact duplicate
+    pairs.append({**pairs[4], "pair_id": "p4-bad", "quality_ok": False})
+    cfg = DatasetConfig(test_fraction=0.3, val_fraction=0.0)
+    built = build(pairs, units, cfg)
+    assert built.dropped["exact_duplicate"] == 1 and built.dropped["quality"] == 1
+    test_hashes = {ex["content_hash"] for ex in built.splits["test"]}
+    assert not test_hashes & {ex["content_hash"] for ex in built.splits["train"]}
+    kept = sum(len(v) for v in built.splits.values())
+    assert kept + sum(built.dropped.values()) == len(pairs)  # nothing silently lost

@@ -1,0 +1,111 @@
+"""Template queries, weighted sampling, conditions, quality checks and the tuning loop."""
+
+import json
+import random
+from collections import Counter
+
+import pytest
+
+from repotune.errors import ConfigError
+from repotune.label.config import LabelConfig
+from repotune.label.step import label_units
+from repotune.synthesize.quality import NearDuplicates, label_quality
+from repotune.synthesize.step import synthesize, updated_weights
+from repotune.synthesize.templates import load_templates
+from repotune.synthesize.tokens import DomainTokens
+from tests.label.conftest import SAMPLE, units_of
+
+
+@pytest.fixture(scope="module")
+def sample():
+    from repotune.analyze.discover import discover
+    from repotune.analyze.repository import assemble
+    from repotune.analyze.step import analyze_files
+
+    files = [f for f in discover(SAMPLE, [], 1_000_000).files if f[1]]
+    repo = assemble("tinyshop", analyze_files(files, use_ray=False, workers=None, batch_size=8))
+    labels = {r["unit_id"]: r for r in label_units(repo.units, LabelConfig(), None)}
+    return repo.units, labels, repo.edges
+
+
+def run(sample, **kw):
+    units, labels, edges = sample
+    args = {"seed": 0, "pairs_per_unit": 2, "max_code_chars": 4000, "near_duplicate_threshold": 0.9, **kw}
+    return synthesize(units, labels, edges, load_templates(), {}, **args)
+
+
+def test_every_shipped_template_loads_and_renders(sample):
+    templates = load_templates()
+    assert {t.task for t in templates} == {"code2doc", "doc2code", "code2tags", "repo_qa"}
+    pairs, _ = run(sample, pairs_per_unit=4)
+    assert {p["template_id"] for p in pairs} == {t.id for t in templates}
+
+
+def test_sampling_follows_the_weights():
+    tokens = DomainTokens({"identifier": Counter({"a": 1, "b": 2, "c": 7})})
+    rng = random.Random(1)
+    n = 20_000
+    counts = Counter(tokens.sample("identifier", rng) for _ in range(n))
+    expected = {"a": 0.1 * n, "b": 0.2 * n, "c": 0.7 * n}
+    chi2 = sum((counts[k] - e) ** 2 / e for k, e in expected.items())
+    assert chi2 < 13.8  # chi-square, 2 degrees of freedom, p = 0.001
+    assert tokens.sample("identifier", random.Random(5)) == tokens.sample("identifier", random.Random(5))
+    assert tokens.sample("missing", rng) is None
+
+
+def test_reproducible_and_conditions_land_in_targets(sample):
+    first, skipped = run(sample)
+    assert run(sample)[0] == first
+    conditioned = [p for p in first if p["condition"]]
+    assert conditioned, "doc2code pairs carry a condition"
+    for p in conditioned:
+        assert p["target"] and f"`{p['target']}`" in p["condition"] and p["target"] in p["response"]
+    assert skipped["condition_unsatisfiable"] > 0  # units that call nothing internal cannot satisfy it
+
+
+def test_static_checks_reject_unparsable_code_and_unknown_names():
+    dups = NearDuplicates(0.9)
+    broken = {"task": "doc2code", "instruction": "write f", "response": "def f(:\n  return", "target": None}
+    assert label_quality(broken, "python", {"f"}, dups)["checks"]["parses"] is False
+    unknown = {"task": "doc2code", "instruction": "write g", "target": None,
+               "response": "def g(items):\n    for x in items:\n        frobnicate(x)\n    return len(items)\n"}
+    quality = label_quality(unknown, "python", {"g"}, dups)
+    assert quality["checks"]["unknown_names"] == ["frobnicate"] and quality["ok"] is False
+    again = label_quality({**unknown, "response": unknown["response"]}, "python", {"g", "frobnicate"}, dups)
+    assert again["checks"]["near_duplicate"] is True
+
+
+def test_weights_move_toward_pass_rates():
+    templates = load_templates()
+    pairs = [{"template_id": "doc2code-v1", "quality_ok": ok} for ok in (True, False, False, False)]
+    weights = updated_weights(templates, {}, pairs, learning_rate=0.5)
+    assert weights["doc2code-v1"] == pytest.approx(1.0 * (1 - 0.5 * 0.75))
+    assert weights["code2doc-v1"] == 1.0  # no evidence, no change
+
+
+@pytest.mark.parametrize("text,error", [
+    ("id: x\ntask: code2doc\napplies_to: [function]\ndynamic: '{{ nope }}'\nresponse: r\n", "unknown placeholder"),
+    ("id: x\ntask: code2doc\napplies_to: [function\n", "invalid YAML"),
+    ("id: x\ntask: poetry\napplies_to: [function]\ndynamic: d\nresponse: r\n", "is not one of"),
+    ("id: x\ntask: doc2code\napplies_to: [function]\ndynamic: d\nresponse: r\ncondition: 'use {{ datum }}'\n",
+     "needs condition_tokens"),
+])
+def test_bad_templates_are_clear_errors(tmp_path, text, error):
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=error):
+        load_templates(str(tmp_path))
+
+
+def test_repository_without_functions_is_a_clear_error(tmp_path):
+    from repotune.config import load_config
+    from repotune.errors import StepError
+    from repotune.runs import Runner
+
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "settings.py").write_text("DEBUG = True\n")
+    cfg = load_config(overrides=[f"store.url=file://{tmp_path}/s", f"analyze.source={tmp_path}/repo",
+                                 "analyze.use_ray=false"])
+    with pytest.raises(StepError, match="no functions, methods or classes"):
+        Runner(cfg).run(["analyze", "label", "synthesize"])
+    assert units_of(tmp_path / "repo")  # analyze itself was fine
+    assert json.loads("[]") == []
