@@ -29,8 +29,11 @@ def local_store(tmp_path: Path) -> LocalStore:
 def ray_local():
     """One small local Ray for the whole test session (starting Ray costs seconds)."""
     ray = pytest.importorskip("ray")
+    from repotune.store_s3 import ray_runtime_env
+
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT)])}})
+        env = ray_runtime_env()
+        env["env_vars"].update(PYTHONPATH=str(REPO_ROOT), HF_HUB_OFFLINE="1")
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=env)
     yield ray
     ray.shutdown()

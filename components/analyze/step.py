@@ -45,9 +45,11 @@ def analyze_files(files: list[tuple[str, str | None, bytes]], *, use_ray: bool, 
         return sorted((analyze_file(d, p, lang) for p, lang, d in files), key=lambda f: f.path)
     import ray
 
+    from repotune.store_s3 import ray_runtime_env
+
     if not ray.is_initialized():
         ray.init(address=ray_address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+                 configure_logging=False, runtime_env=ray_runtime_env())
     ray.data.DataContext.get_current().enable_progress_bars = False
     items = [{"path": p, "language": lang or "", "data": d} for p, lang, d in files]
     concurrency = workers or max(1, int(ray.available_resources().get("CPU", 1)))

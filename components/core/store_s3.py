@@ -27,9 +27,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # pyarrow's AWS SDK sends checksummed, chunked uploads without Content-Length by default; MinIO takes them but
 # Ceph radosgw (and other older S3 servers) answer 411. Checksums only when required works everywhere. Set at
-# import, before pyarrow initialises S3, and inherited by the Ray workers started afterwards.
-os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
-os.environ.setdefault("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
+# import, before pyarrow initialises S3; Ray processes get it through their runtime_env (ray_runtime_env()).
+PYARROW_S3_ENV = {"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+                  "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}
+for _name, _value in PYARROW_S3_ENV.items():
+    os.environ.setdefault(_name, _value)
 ACCESS_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
 
 
@@ -42,6 +44,11 @@ def _read_credential(config: StoreConfig, env_name: str) -> str | None:
         if path.is_file():
             return path.read_text().strip()
     return None
+
+
+def ray_runtime_env() -> dict:
+    """The runtime_env for ray.init: Ray workers and Train controllers write to S3 through pyarrow too."""
+    return {"env_vars": {k: os.environ.get(k, v) for k, v in PYARROW_S3_ENV.items()}}
 
 
 class S3Store:

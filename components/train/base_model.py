@@ -31,7 +31,7 @@ TINY_SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("REPOTUNE_CACHE", Path.home() / ".cache" / "repotune")) / "models"
+    return Path(os.environ.get("REPOTUNE_CACHE") or Path.home() / ".cache" / "repotune") / "models"
 
 
 def _tiny_corpus() -> list[str]:

@@ -1,0 +1,150 @@
+"""The training loop: a plain function that runs in this process (CPU or GPU, no Ray needed) or as a Ray Train
+TorchTrainer worker (DDP). LoRA via peft, loss on assistant tokens only, packed rows with per-document
+attention, checkpoints (adapter, optimizer, step) that a restarted run resumes from.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from repotune.train.config import TrainConfig
+from repotune.train.data import batches, collate, encode, pack, pad_rows
+
+
+def _ray_train() -> Any:
+    """Ray Train's module when this function runs inside a TorchTrainer worker, else None."""
+    try:
+        import ray.train
+
+        ray.train.get_context().get_world_size()
+        return ray.train
+    except Exception:  # not under Ray Train (or no Ray at all, as on the GPU machine)
+        return None
+
+
+def lora_model(base: Any, cfg: TrainConfig) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+    return get_peft_model(base, lora)
+
+
+def _save_checkpoint(directory: Path, model: Any, optimizer: Any, step: int, tokenizer: Any) -> None:
+    import torch
+
+    inner = getattr(model, "module", model)  # unwrap DDP
+    inner.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    torch.save(optimizer.state_dict(), directory / "optimizer.pt")
+    (directory / "state.json").write_text(json.dumps({"step": step}))
+
+
+def _restore(directory: Path, model: Any, optimizer: Any) -> int:
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    inner = getattr(model, "module", model)
+    set_peft_model_state_dict(inner, load_file(str(directory / "adapter_model.safetensors")))
+    optimizer.load_state_dict(torch.load(directory / "optimizer.pt", weights_only=True))
+    return json.loads((directory / "state.json").read_text())["step"]
+
+
+def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
+    """config: {"train": TrainConfig fields, "examples": [chat examples], "output_dir": str | None,
+    "resume_from": str | None, "fail_at_step": int | None (fault injection for tests)}."""
+    import torch
+
+    from repotune.train.base_model import load_base_model
+
+    cfg = TrainConfig(**config["train"])
+    rt = _ray_train()
+    rank = rt.get_context().get_world_rank() if rt else 0
+    world = rt.get_context().get_world_size() if rt else 1
+    device = "cuda" if torch.cuda.is_available() and (cfg.use_gpu or not rt) and cfg.precision != "fp32" else "cpu"
+    if rt and cfg.use_gpu:
+        import ray.train.torch
+
+        device = str(ray.train.torch.get_device())
+    dtype = torch.bfloat16 if (cfg.precision == "bf16" or (cfg.precision == "auto" and device.startswith("cuda"))) \
+        else torch.float32
+    torch.manual_seed(cfg.seed)
+    base, tokenizer = load_base_model(cfg.base_model, device=device, dtype=dtype)
+    if cfg.gradient_checkpointing:
+        base.gradient_checkpointing_enable()
+        base.enable_input_require_grads()
+    model = lora_model(base, cfg)
+    model.train()
+    docs = [encode(ex, tokenizer, cfg.max_length) for ex in config["examples"]]
+    rows = pack(docs, cfg.token_budget) if cfg.packing else pad_rows(docs)
+    rows = rows[rank::world] or rows[:1]
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+    start = 0
+    checkpoint = rt.get_checkpoint() if rt else None
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            start = _restore(Path(d), model, optimizer)
+    elif config.get("resume_from"):
+        start = _restore(Path(config["resume_from"]), model, optimizer)
+    if rt and world > 1:
+        import ray.train.torch
+
+        model = ray.train.torch.prepare_model(model, move_to_device=False)
+    n_params = sum(p.numel() for p in base.parameters())
+    history: list[dict[str, float]] = []
+    per_epoch = batches(rows, cfg.rows_per_step, cfg.seed, 0)
+    t_last = time.perf_counter()
+    for step in range(start, cfg.max_steps):
+        if config.get("fail_at_step") == step and checkpoint is None and not config.get("resume_from") and rank == 0:
+            raise RuntimeError(f"injected failure at step {step}")
+        epoch, index = divmod(step, len(per_epoch))
+        batch = collate(batches(rows, cfg.rows_per_step, cfg.seed, epoch)[index], tokenizer.pad_token_id)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        lr = cfg.learning_rate * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        # attention_mask None + use_cache False: transformers reads the packing from position_ids and keeps
+        # attention inside each document (with a cache it silently attends across documents).
+        out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], labels=batch["labels"],
+                    use_cache=False)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        now = time.perf_counter()
+        tokens = sum(len(r) for r in batch["input_ids"].tolist()) - int(
+            (batch["input_ids"] == tokenizer.pad_token_id).sum())
+        seconds = now - t_last
+        t_last = now
+        metrics = {"step": step + 1, "loss": float(out.loss.detach()), "lr": lr, "tokens": tokens * world,
+                   "tokens_per_s": tokens * world / seconds,
+                   # FLOP convention: 6 x parameters x tokens (forward + backward), attention terms left out
+                   "tflops": 6 * n_params * tokens * world / seconds / 1e12,
+                   "memory_gib": (torch.cuda.max_memory_allocated() / 2**30) if device.startswith("cuda") else 0.0}
+        history.append(metrics)
+        last = step + 1 == cfg.max_steps
+        if (step + 1) % cfg.checkpoint_every == 0 or last:
+            with tempfile.TemporaryDirectory() as tmp:
+                if rank == 0:
+                    _save_checkpoint(Path(tmp), model, optimizer, step + 1, tokenizer)
+                if rt:
+                    from ray.train import Checkpoint
+
+                    rt.report(metrics, checkpoint=Checkpoint.from_directory(tmp) if rank == 0 else None)
+                elif config.get("output_dir"):
+                    import shutil
+
+                    dest = Path(config["output_dir"]) / f"checkpoint-{step + 1:06d}"
+                    shutil.copytree(tmp, dest)
+        elif rt:
+            rt.report(metrics)
+    if not rt and config.get("output_dir"):
+        (Path(config["output_dir"]) / "history.json").write_text(json.dumps(history))
+    return history
+
