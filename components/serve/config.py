@@ -1,9 +1,18 @@
-"""Config of the serve step. Every field carries a description: it becomes CLI help and commented YAML."""
+"""Config of the repotune predictor (local `repotune serve` and the KServe ServingRuntime)."""
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ServeConfig(BaseModel):
     """The repotune KServe predictor (base + LoRA adapters)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("repotune", description="Model name of the base model in the routes.")
+    base_model: str | None = Field(None, description="Base-model URI; None: the train step's base model.")
+    adapters: dict[str, str] = Field(default_factory=dict, description="Adapter name -> URI (folder, s3://, "
+                                     "store:); a request picks one by its model name.")
+    host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 only inside a container.")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP port (0: a free one).")
+    max_prompt_tokens: int = Field(2048, ge=1, description="Longer prompts get HTTP 400.")
+    max_new_tokens: int = Field(256, ge=1, description="Upper bound of max_tokens a request may ask for.")

@@ -1,0 +1,3 @@
+from repotune.serve.server import main
+
+main()

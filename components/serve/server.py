@@ -1,0 +1,55 @@
+"""Start the predictor: kserve's ModelServer data plane and REST app, bound to a chosen host (127.0.0.1 locally).
+
+    python -m repotune.serve --base tiny --adapter docs=./adapter --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+from repotune.serve.config import ServeConfig
+from repotune.serve.predictor import RepotunePredictor
+
+
+def serve(cfg: ServeConfig, base_model: str, store: Any = None) -> None:
+    import kserve.model_server
+    from kserve import ModelServer
+    from kserve.model_server import FASTAPI_APP_IMPORT_STRING
+    from kserve.protocol.rest.server import RESTServer
+
+    from repotune.serve.openai_routes import register_openai_routes
+
+    predictor = RepotunePredictor(cfg, base_model, store)
+    predictor.load()
+    server = ModelServer(http_port=cfg.port, enable_grpc=False, workers=1)
+    server.register_model(predictor)
+    register_openai_routes(kserve.model_server.app, predictor)
+    rest = RESTServer(FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, cfg.port,
+                      workers=1, grace_period=5)
+    rest.config.host = cfg.host  # kserve binds 0.0.0.0; a local server should not be reachable from outside
+
+    def graceful(signum: int, frame: Any) -> None:  # finish requests in flight, then exit 0
+        rest._server.should_exit = True
+
+    signal.signal(signal.SIGTERM, graceful)
+    signal.signal(signal.SIGINT, graceful)
+    asyncio.run(rest.start())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m repotune.serve", description=__doc__)
+    parser.add_argument("--base", required=True, help="base-model URI")
+    parser.add_argument("--adapter", action="append", default=[], help="NAME=URI (repeatable)")
+    parser.add_argument("--name", default="repotune")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    adapters = dict(a.split("=", 1) for a in args.adapter)
+    serve(ServeConfig(name=args.name, adapters=adapters, host=args.host, port=args.port), args.base)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The predictor over HTTP on 127.0.0.1: tiny base model, two LoRA adapters, v1, v2 and OpenAI routes."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import torch
+
+
+def make_adapter(path, seed):
+    from peft import LoraConfig, get_peft_model
+
+    from repotune.train.base_model import load_base_model
+
+    base, tokenizer = load_base_model("tiny")
+    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:  # non-zero B: the adapter changes the output
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.5)
+    model.save_pretrained(path)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve")
+    make_adapter(tmp / "docs", 1)
+    make_adapter(tmp / "tags", 2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "repotune.serve", "--base", "tiny", "--adapter", f"docs={tmp/'docs'}",
+                             "--adapter", f"tags={tmp/'tags'}", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/v1/models/repotune", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"predictor exited: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.2)
+    yield url, proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def chat(url, model, content="def add(a, b): return a + b"):
+    r = httpx.post(f"{url}/openai/v1/chat/completions", timeout=60, json={
+        "model": model, "messages": [{"role": "user", "content": content}], "max_tokens": 12})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_openai_chat_and_adapters_differ(server):
+    url, _ = server
+    outputs = {m: chat(url, m)["choices"][0]["message"]["content"] for m in ("repotune", "docs", "tags")}
+    assert len(set(outputs.values())) == 3, outputs
+    assert chat(url, "docs")["choices"][0]["message"]["content"] == outputs["docs"]  # greedy: repeatable
+    assert chat(url, "docs")["usage"]["completion_tokens"] > 0
+
+
+def test_openai_completions_streaming_and_models(server):
+    url, _ = server
+    r = httpx.post(f"{url}/openai/v1/completions", json={"model": "tags", "prompt": "def f(x):", "max_tokens": 8},
+                   timeout=60)
+    assert r.status_code == 200 and r.json()["object"] == "text_completion"
+    with httpx.stream("POST", f"{url}/openai/v1/chat/completions", timeout=60, json={
+            "model": "docs", "stream": True, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}) as s:
+        lines = [line for line in s.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]" and len(lines) >= 2
+    assert json.loads(lines[0][6:])["object"] == "chat.completion.chunk"
+    assert {m["id"] for m in httpx.get(f"{url}/openai/v1/models").json()["data"]} == {"repotune", "docs", "tags"}
+
+
+def test_kserve_v1_and_v2_routes(server):
+    url, _ = server
+    r = httpx.post(f"{url}/v1/models/repotune:predict", timeout=60,
+                   json={"instances": [{"prompt": "def f(x):", "model": "docs", "max_tokens": 6}]})
+    assert r.status_code == 200 and isinstance(r.json()["predictions"][0], str)
+    r = httpx.post(f"{url}/v2/models/repotune/infer", timeout=60, json={
+        "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["def f(x):"]}],
+        "parameters": {"model": "tags", "max_tokens": 6}})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["name"] == "text"
+
+
+@pytest.mark.parametrize("body,status", [
+    ({"model": "nope", "messages": [{"role": "user", "content": "x"}]}, 400),
+    ({"model": "docs", "messages": [{"role": "user", "content": "x"}], "max_tokens": 100000}, 400),
+    ({"model": "docs", "messages": []}, 400),
+    ({"model": "docs", "messages": [{"role": "user", "content": "word " * 5000}]}, 400),
+])
+def test_bad_requests_get_4xx(server, body, status):
+    url, _ = server
+    r = httpx.post(f"{url}/openai/v1/chat/completions", json=body, timeout=60)
+    assert r.status_code == status, r.text
+
+
+def test_server_stops_cleanly(server):
+    url, proc = server
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
