@@ -61,8 +61,9 @@ def classify_import(module: str, language: str | None, internal_modules: set[str
     return "third_party"
 
 
-def _minhash(code: str, num_perm: int) -> MinHash:
-    tokens = code.split()
+def minhash(text: str, num_perm: int = 64) -> MinHash:
+    """MinHash of a text's word 3-shingles: the one similarity signature of units, pairs and examples."""
+    tokens = text.split()
     shingles = {" ".join(tokens[i:i + 3]) for i in range(max(len(tokens) - 2, 1))}
     m = MinHash(num_perm=num_perm, seed=1)
     for s in shingles:
@@ -232,7 +233,7 @@ def _mark_duplicates(rows: list[dict], threshold: float, num_perm: int) -> dict[
             exact += 1
             continue
         seen[r["content_hash"]] = r["unit_id"]
-        m = _minhash(r["code"], num_perm)
+        m = minhash(r["code"], num_perm)
         similar = lsh.query(m)
         if similar:
             r["duplicate_of"] = sorted(similar)[0]

@@ -9,7 +9,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHashLSH
+
+from repotune.analyze.repository import minhash
 
 SPLITS = ("train", "val", "test")
 
@@ -43,14 +45,6 @@ def assign_splits(files: set[tuple[str, str]], cfg: Any) -> dict[tuple[str, str]
 
 def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
-
-
-def _minhash(text: str) -> MinHash:
-    tokens = text.split()
-    m = MinHash(num_perm=64, seed=1)
-    for shingle in {" ".join(tokens[i:i + 3]) for i in range(max(len(tokens) - 2, 1))}:
-        m.update(shingle.encode())
-    return m
 
 
 @dataclass
@@ -99,14 +93,14 @@ def build(pairs: list[dict[str, Any]], units: dict[str, dict[str, Any]], cfg: An
     lsh = MinHashLSH(threshold=0.8, num_perm=64)
     test_units = {ex["content_hash"] for ex in out["test"]}
     for i, ex in enumerate(out["test"]):
-        lsh.insert(f"t{i}", _minhash(_normalise(ex["messages"][1]["content"] + " " + ex["messages"][2]["content"])))
+        lsh.insert(f"t{i}", minhash(_normalise(ex["messages"][1]["content"] + " " + ex["messages"][2]["content"])))
     for split in ("train", "val"):
         kept = []
         for ex in out[split]:
             if ex["content_hash"] in test_units:
                 dropped["contaminated_with_test"] += 1
                 continue
-            if lsh.query(_minhash(_normalise(ex["messages"][1]["content"] + " " + ex["messages"][2]["content"]))):
+            if lsh.query(minhash(_normalise(ex["messages"][1]["content"] + " " + ex["messages"][2]["content"]))):
                 dropped["near_duplicate_of_test"] += 1
                 continue
             kept.append(ex)

@@ -71,25 +71,23 @@ def plots(figures: dict[str, Any], lengths: list[int]) -> dict[str, bytes]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = {}
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.hist(lengths or [0], bins=30)
-    ax.set_xlabel(f"tokens per example ({figures['tokens']['measured_with']})")
-    ax.set_ylabel("examples")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    out["plots/lengths.png"] = buf.getvalue()
-    fig, ax = plt.subplots(figsize=(5, 3))
-    tasks = Counter()
+    def png(draw) -> bytes:
+        fig, ax = plt.subplots(figsize=(5, 3))
+        draw(ax)
+        ax.set_ylabel("examples")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        return buf.getvalue()
+
+    tasks: Counter = Counter()
     for split in figures["by_task"].values():
         tasks.update(split)
-    ax.bar(list(tasks), list(tasks.values()))
-    ax.set_ylabel("examples")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    out["plots/tasks.png"] = buf.getvalue()
-    return out
+
+    def lengths_histogram(ax) -> None:
+        ax.hist(lengths or [0], bins=30)
+        ax.set_xlabel(f"tokens per example ({figures['tokens']['measured_with']})")
+
+    return {"plots/lengths.png": png(lengths_histogram),
+            "plots/tasks.png": png(lambda ax: ax.bar(list(tasks), list(tasks.values())))}

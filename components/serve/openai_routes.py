@@ -16,6 +16,11 @@ from kserve.errors import InvalidInput
 from repotune.serve.predictor import RepotunePredictor
 
 
+def usage(result: dict[str, Any]) -> dict[str, int]:
+    return {"prompt_tokens": result["prompt_tokens"], "completion_tokens": result["completion_tokens"],
+            "total_tokens": result["prompt_tokens"] + result["completion_tokens"]}
+
+
 def register_openai_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
     async def body_of(request: Request) -> dict[str, Any]:
         try:
@@ -58,8 +63,7 @@ def register_openai_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model") or predictor.cfg.name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": r["text"]}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"],
-                      "total_tokens": r["prompt_tokens"] + r["completion_tokens"]}})
+            "usage": usage(r)})
 
     async def completions(request: Request) -> Any:
         body = await body_of(request)
@@ -73,9 +77,7 @@ def register_openai_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
         return JSONResponse({
             "id": f"cmpl-{uuid.uuid4().hex[:12]}", "object": "text_completion", "created": int(time.time()),
             "model": body.get("model") or predictor.cfg.name,
-            "choices": [{"index": 0, "text": r["text"], "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"],
-                      "total_tokens": r["prompt_tokens"] + r["completion_tokens"]}})
+            "choices": [{"index": 0, "text": r["text"], "finish_reason": "stop"}], "usage": usage(r)})
 
     async def models(request: Request) -> Any:
         return JSONResponse({"object": "list", "data": [{"id": n, "object": "model"} for n in predictor.model_names]})

@@ -7,7 +7,9 @@ import builtins
 import re
 from typing import Any
 
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHashLSH
+
+from repotune.analyze.repository import minhash
 
 LOOP_OR_ALIAS = re.compile(r"\bfor\s*\(?\s*(?:const|let|var)?\s*([\w\s,()]+?)\s+(?:in|of)\b|\bas\s+(\w+)|"
                            r"\b(?:const|let|var)\s+(\w+)")
@@ -47,10 +49,7 @@ class NearDuplicates:
 
     def seen(self, text: str) -> bool:
         """True when text is a near duplicate of an earlier one; otherwise remember it."""
-        tokens = text.split()
-        m = MinHash(num_perm=self.num_perm, seed=1)
-        for shingle in {" ".join(tokens[i:i + 3]) for i in range(max(len(tokens) - 2, 1))}:
-            m.update(shingle.encode())
+        m = minhash(text, self.num_perm)
         if self.lsh.query(m):
             return True
         self.lsh.insert(str(self.count), m)

@@ -9,7 +9,7 @@ import torch
 
 from repotune.train.config import TrainConfig
 from repotune.train.data import IGNORE, collate, encode, pack, pad_rows
-from repotune.train.loop import lora_model, train_loop
+from repotune.train.loop import train_loop
 
 EXAMPLES = [
     {"messages": [{"role": "system", "content": "You document code."},
