@@ -70,16 +70,9 @@ def run(
     preset: PresetOpt = None,
     steps: Annotated[str | None, typer.Option(help="Comma-separated steps to run (default: all).")] = None,
     force: Annotated[list[str] | None, typer.Option("--force", help="Rerun this step even if unchanged.")] = None,
-    kfp_local: Annotated[bool, typer.Option("--kfp-local", help="Run the KFP pipeline with kfp.local.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     cfg = build_config(config, preset, overrides)
-    if kfp_local:
-        from repotune.pipelines.local import run_kfp_local
-
-        result = run_kfp_local(cfg)
-        _print_json(result) if as_json else console.print(result)
-        return
     from repotune.runs import Runner
 
     def on_event(step: str, event: str, record: dict[str, Any]) -> None:
