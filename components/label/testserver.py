@@ -38,6 +38,8 @@ class RequestRecord:
 
 @dataclass
 class TestServer:
+    __test__ = False  # not a pytest test class, despite its name
+
     faults: Faults = field(default_factory=Faults)
     latency_s: float = 0.0
     host: str = "127.0.0.1"
