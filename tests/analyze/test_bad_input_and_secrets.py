@@ -93,20 +93,28 @@ def test_good_tarball_and_bad_sources(tmp_path):
         resolve_source(str(tmp_path / "missing"), tmp_path / "w3", None, **LIMITS)
 
 
-# At least ten kinds of planted secrets; none may survive in any text field.
+# At least ten kinds of planted secrets; none may survive in any text field. Every value is generated here from
+# obviously fake filler that still has each format's shape: no real credential lives in the repository.
+FAKE = "FAKE0TEST"
+
+
+def fake(prefix: str, length: int, alphabet: str = FAKE) -> str:
+    return prefix + (alphabet * length)[:length]
+
+
 PLANTED = {
-    "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
-    "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    "github_token": "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
-    "gitlab_token": "glpat-" + "xY9zW8vU7tS6rQ5pO4nM",
-    "slack_token": "xoxb-" + "123456789012-abcdefghijkl",
-    "stripe_key": "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
-    "google_api_key": "AIza" + "SyD-1234567890abcdefghijklmnopqrstu",
-    "openai_key": "sk-proj-" + "abcdefghijklmnopqrstuvwxyz012345",
-    "password_assignment": "hunter2-Secr3t!",
-    "url_credentials": "admin:pa55w0rd",
-    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-    "private_key": "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq\n-----END RSA PRIVATE KEY-----",
+    "aws_access_key_id": fake("AKIA", 16, "FAKE0TEST"),
+    "aws_secret_access_key": fake("", 40, "FakeSecret0Test"),
+    "github_token": fake("ghp_", 36),
+    "gitlab_token": fake("glpat-", 20),
+    "slack_token": fake("xoxb-", 24),
+    "stripe_key": fake("sk_live_", 24),
+    "google_api_key": fake("AIza", 35),
+    "openai_key": fake("sk-proj-", 32),
+    "password_assignment": "not-a-real-pass-0",
+    "url_credentials": "fakeuser:fakepass0",
+    "jwt": fake("eyJ", 12) + "." + fake("eyJ", 12) + "." + fake("", 16),
+    "private_key": "-----BEGIN RSA PRIVATE KEY-----\nFAKEKEYMATERIAL\n-----END RSA PRIVATE KEY-----",
     "high_entropy_string": "q8Zr3Lk9Vx2Pw7Tn4Bm6Yc1Hd5Gf0Js8Ka3",
 }
 
