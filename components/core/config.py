@@ -128,6 +128,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise ConfigError(f"config file {p} does not exist")
         _deep_merge(doc, _read_yaml(p.read_text(), str(p)))
+    return _validated(doc, overrides)
+
+
+def load_config_text(text: str, overrides: list[str] | None = None, where: str = "run config") -> RunConfig:
+    """The run config from YAML text (a pipeline parameter, an environment variable) plus overrides."""
+    return _validated(_read_yaml(text, where), overrides)
+
+
+def _validated(doc: dict[str, Any], overrides: list[str] | None) -> RunConfig:
     for override in overrides or []:
         apply_override(doc, override)
     try:

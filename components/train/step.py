@@ -87,6 +87,10 @@ Load it with peft: `PeftModel.from_pretrained(base, "<this folder>")`, or serve 
 
 def run_step(ctx: StepContext) -> StepResult:
     cfg = ctx.config.train
+    if cfg.launcher == "rayjob":
+        from repotune.train.rayjob import launch
+
+        return launch(ctx)
     examples = read_jsonl(ctx.store.get_bytes(ctx.input_key("dataset", "train.jsonl")))
     if not examples:
         raise StepError("train: the train split is empty")
