@@ -20,6 +20,7 @@ from repotune._version import __version__
 from repotune.config import RunConfig, commented_yaml, field_docs, list_presets, load_config
 from repotune.errors import RepotuneError
 from repotune.steps import STEP_NAMES
+from repotune.store import open_store
 
 console = Console(stderr=True)
 out = Console()
@@ -71,8 +72,24 @@ def run(
     steps: Annotated[str | None, typer.Option(help="Comma-separated steps to run (default: all).")] = None,
     force: Annotated[list[str] | None, typer.Option("--force", help="Rerun this step even if unchanged.")] = None,
     as_json: JsonOpt = False,
+    kfp_local: Annotated[bool, typer.Option("--kfp-local", help="Run the Kubeflow pipeline itself on this machine "
+                                            "(kfp.local SubprocessRunner) instead of the in-process runner.")] = False,
 ) -> None:
     cfg = build_config(config, preset, overrides)
+    if kfp_local:
+        if steps or force:
+            raise typer.BadParameter("--kfp-local runs the whole pipeline; --steps/--force do not apply")
+        from repotune.pipelines.local import run_kfp_local
+
+        manifest = run_kfp_local(cfg)
+        if as_json:
+            _print_json(manifest)
+        else:
+            for step, record in manifest["steps"].items():
+                console.print(f"{step}: {record['status']} ({record.get('duration_s', 0):.1f}s)")
+            console.print(f"run [bold]{cfg.run_id}[/bold] in {open_store(cfg.store).url}/runs/{cfg.run_id}/; "
+                          f"KFP artifacts under {manifest['kfp_pipeline_root']}")
+        return
     from repotune.runs import Runner
 
     def on_event(step: str, event: str, record: dict[str, Any]) -> None:
