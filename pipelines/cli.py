@@ -41,6 +41,8 @@ def submit_cmd(
     run_name: Annotated[str | None, typer.Option(help="Display name of the run.")] = None,
     run_id: Annotated[str, typer.Option(help="repotune run id (store prefix); empty: one per KFP run.")] = "",
     namespace: Annotated[str | None, typer.Option(help="Kubeflow profile namespace (multi-user).")] = None,
+    s3_secret: Annotated[str, typer.Option(help="Secret with the S3 keys in the run's namespace.")] = "repotune-s3",
+    llm_secret: Annotated[str, typer.Option(help="Secret with OPENAI_API_KEY (optional).")] = "repotune-llm",
     train_on: VariantOpt = "rayjob",
 ) -> None:
     import kfp
@@ -65,7 +67,7 @@ def submit_cmd(
         package = compile_pipeline(Path(tmp) / "pipeline.yaml", train_on)  # type: ignore[arg-type]
         result = client.create_run_from_pipeline_package(
             str(package), arguments={"config_yaml": config_yaml, "overrides": list(overrides or []),
-                                     "run_id": run_id},
+                                     "run_id": run_id, "s3_secret": s3_secret, "llm_secret": llm_secret},
             run_name=run_name or f"repotune {yaml.safe_load(config_yaml).get('analyze', {}).get('source', '')}",
             experiment_name=experiment, namespace=namespace)
     typer.echo(f"submitted run {result.run_id}: {host.rstrip('/')}/#/runs/details/{result.run_id}")

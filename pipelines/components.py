@@ -51,12 +51,14 @@ def dataset(config_yaml: str, overrides: list, upstream: str, card: Output[Markd
 
 
 @dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
-def train(config_yaml: str, overrides: list, upstream: str, launcher: str, loss_curve: Output[HTML],
-          metrics: Output[Metrics]) -> str:
+def train(config_yaml: str, overrides: list, upstream: str, launcher: str, s3_secret: str,
+          loss_curve: Output[HTML], metrics: Output[Metrics]) -> str:
     """Fine-tune the LoRA adapter: in this pod, or as a KubeRay RayJob on the GPU node pool (launcher)."""
     from repotune.pipelines.runtime import log_metrics, run_kfp_step, write_png_html
 
-    run = run_kfp_step("train", config_yaml, overrides, upstream=upstream, pinned=[f"train.launcher={launcher}"])
+    # the RayJob's pods mount the same S3 Secret as this pipeline's pods
+    run = run_kfp_step("train", config_yaml, overrides, upstream=upstream,
+                       pinned=[f"train.launcher={launcher}", f"train.rayjob.s3_secret={s3_secret}"])
     write_png_html(loss_curve.path, run, "loss_curve", "Training loss")
     log_metrics(metrics, run)
     return run.handoff

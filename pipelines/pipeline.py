@@ -36,12 +36,11 @@ def default_config_yaml() -> str:
     return resources.files("repotune.presets").joinpath("cluster.yaml").read_text()
 
 
-def _store_access(task: dsl.PipelineTask, llm: bool = False) -> dsl.PipelineTask:
-    kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env=S3_KEYS)
-    if llm:  # the hosted LLM's key; optional: the offline interpreter and in-cluster servers need none
-        kubernetes.use_secret_as_env(task, secret_name=LLM_SECRET, secret_key_to_env={"OPENAI_API_KEY":
-                                                                                        "OPENAI_API_KEY"},
-                                     optional=True)
+def _store_access(task: dsl.PipelineTask, s3_secret, llm_secret=None) -> dsl.PipelineTask:
+    kubernetes.use_secret_as_env(task, secret_name=s3_secret, secret_key_to_env=S3_KEYS)
+    if llm_secret is not None:  # the hosted LLM's key; optional: offline labels and in-cluster servers need none
+        kubernetes.use_secret_as_env(task, secret_name=llm_secret,
+                                     secret_key_to_env={"OPENAI_API_KEY": "OPENAI_API_KEY"}, optional=True)
     task.set_caching_options(False)
     return task
 
@@ -51,22 +50,27 @@ def build_pipeline(train_on: TrainOn = "rayjob"):
 
     @dsl.pipeline(name=name, description="Turn a source repository into a fine-tuned LoRA code model served by "
                   "KServe: analyze, label, synthesize, dataset, train, evaluate, deploy.")
-    def repotune_pipeline(config_yaml: str = "", overrides: list = [], run_id: str = ""):  # noqa: B006
+    def repotune_pipeline(config_yaml: str = "", overrides: list = [], run_id: str = "",  # noqa: B006
+                          s3_secret: str = S3_SECRET, llm_secret: str = LLM_SECRET):
         common = {"config_yaml": config_yaml, "overrides": overrides}
-        analyze = _store_access(c.analyze(**common, run_id=run_id, job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER))
+        s3 = {"s3_secret": s3_secret}
+        analyze = _store_access(c.analyze(**common, run_id=run_id, job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER), **s3)
         analyze.set_cpu_request("2").set_memory_request("4G")
-        label = _store_access(c.label(**common, upstream=analyze.outputs["Output"]), llm=True)
-        synthesize = _store_access(c.synthesize(**common, upstream=label.outputs["Output"]), llm=True)
-        dataset = _store_access(c.dataset(**common, upstream=synthesize.outputs["Output"]))
+        label = _store_access(c.label(**common, upstream=analyze.outputs["Output"]), **s3,
+                              llm_secret=llm_secret)
+        synthesize = _store_access(c.synthesize(**common, upstream=label.outputs["Output"]), **s3,
+                                   llm_secret=llm_secret)
+        dataset = _store_access(c.dataset(**common, upstream=synthesize.outputs["Output"]), **s3)
         train = _store_access(c.train(**common, upstream=dataset.outputs["Output"],
-                                      launcher="rayjob" if train_on == "rayjob" else "inprocess"))
+                                      launcher="rayjob" if train_on == "rayjob" else "inprocess",
+                                      s3_secret=s3_secret), **s3)
         if train_on == "pod":
             train.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
             train.set_cpu_request("4").set_memory_request("32G")
             kubernetes.add_node_selector(train, *GPU_NODE_SELECTOR)
             kubernetes.add_toleration(train, key=GPU_TAINT, operator="Exists", effect="NoSchedule")
-        evaluate = _store_access(c.evaluate(**common, upstream=train.outputs["Output"]))
-        _store_access(c.deploy(**common, upstream=evaluate.outputs["Output"]))
+        evaluate = _store_access(c.evaluate(**common, upstream=train.outputs["Output"]), **s3)
+        _store_access(c.deploy(**common, upstream=evaluate.outputs["Output"]), **s3)
 
     return repotune_pipeline
 

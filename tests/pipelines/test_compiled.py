@@ -58,15 +58,22 @@ def test_each_step_runs_on_its_image_without_installing_kfp(compiled):
 
 
 def test_every_step_gets_the_store_secret_and_llm_steps_the_optional_llm_key(compiled):
-    k8s = _k8s(_doc(compiled["rayjob"]))
+    doc = _doc(compiled["rayjob"])
+    k8s = _k8s(doc)
     for step in ("analyze", "label", "synthesize", "dataset", "train", "evaluate", "deploy"):
-        secrets = {s["secretName"]: s for s in k8s[step]["secretAsEnv"]}
-        assert {k["envVar"] for k in secrets["repotune-s3"]["keyToEnv"]} == {"AWS_ACCESS_KEY_ID",
-                                                                              "AWS_SECRET_ACCESS_KEY"}
-        assert not secrets["repotune-s3"].get("optional")
-        assert ("repotune-llm" in secrets) == (step in ("label", "synthesize"))
-        if "repotune-llm" in secrets:
-            assert secrets["repotune-llm"]["optional"] is True
+        secrets = {s["secretNameParameter"]["componentInputParameter"]: s for s in k8s[step]["secretAsEnv"]}
+        assert {k["envVar"] for k in secrets["s3_secret"]["keyToEnv"]} == {"AWS_ACCESS_KEY_ID",
+                                                                           "AWS_SECRET_ACCESS_KEY"}
+        assert not secrets["s3_secret"].get("optional")
+        assert ("llm_secret" in secrets) == (step in ("label", "synthesize"))
+        if "llm_secret" in secrets:
+            assert secrets["llm_secret"]["optional"] is True
+    params = doc["root"]["inputDefinitions"]["parameters"]
+    assert params["s3_secret"]["defaultValue"] == "repotune-s3"
+    assert params["llm_secret"]["defaultValue"] == "repotune-llm"
+    # the RayJob's pods get the same Secret as the pipeline's
+    train_inputs = doc["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert train_inputs["s3_secret"]["componentInputParameter"] == "s3_secret"
 
 
 def test_gpu_settings_on_in_pod_training_only(compiled):
@@ -89,7 +96,7 @@ def test_caching_is_off_and_parameters_are_the_run_config(compiled):
     for name, task in doc["root"]["dag"]["tasks"].items():
         assert not task["cachingOptions"].get("enableCache"), name
     params = doc["root"]["inputDefinitions"]["parameters"]
-    assert set(params) == {"config_yaml", "overrides", "run_id"}
+    assert set(params) == {"config_yaml", "overrides", "run_id", "s3_secret", "llm_secret"}
     assert params["config_yaml"]["defaultValue"] == ""  # empty: the image's `cluster` preset
     assert "s3://repotune" in default_config_yaml()
 
