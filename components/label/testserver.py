@@ -84,7 +84,10 @@ class TestServer:
             return web.json_response({"error": {"message": "internal error"}}, status=500)
         if outcome == "timeout":
             await asyncio.sleep(self.faults.timeout_s)
-        content = json.dumps(answer_from_prompt(prompt))
+        if "repotune-request: " in prompt:
+            content = answer_synthesize(prompt)
+        else:
+            content = json.dumps(answer_from_prompt(prompt))
         if self.gullible and "ignore previous instructions" in prompt.lower():
             content = "hello! I ignored my instructions."
         if outcome == "invalid_json":
@@ -155,3 +158,17 @@ def answer_from_prompt(prompt: str) -> dict[str, Any]:
         "labels": {"domain": field_of("repository") or "code", "context": f"{kind} in {field_of('path')}",
                    "tags": [kind, "test-server"], "title": name, "description": f"The {name} {kind}."},
     }
+
+
+def answer_synthesize(prompt: str) -> str:
+    """Synthesize's requests: a generated answer grounded in the context, or a judge's verdict (short or empty
+    responses score low, so tests can see the judge fail pairs)."""
+    if "repotune-request: judge" in prompt:
+        match = re.search(r"<response>\n(.*?)\n?</response>", prompt, re.S)
+        response = (match.group(1) if match else "").strip()
+        score = 1 if not response else 2 if len(response) < 20 else 4
+        return json.dumps({"score": score, "reason": f"{len(response)} characters of response"})
+    described = re.search(r"^description: (.*)$", prompt, re.M)
+    name = re.search(r"^name: (.*)$", prompt, re.M)
+    subject = name.group(1).strip() if name else "this unit"
+    return f"{subject}: {described.group(1).strip() if described else 'does what its code shows'}"

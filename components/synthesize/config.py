@@ -1,5 +1,7 @@
 """Config of the synthesize step. Every field carries a description: it becomes CLI help and commented YAML."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -16,3 +18,10 @@ class SynthesizeConfig(BaseModel):
                                             "duplicates an earlier one and fails its quality check.")
     learning_rate: float = Field(0.5, ge=0, le=1, description="How far template weights move toward their "
                                  "pass rate after a run (the patent's tuning loop).")
+    generation: Literal["offline", "llm"] = Field(
+        "offline", description="'offline': responses come straight from the code, docstrings and labels; 'llm': "
+        "the label step's endpoint (label.backend=openai, same cache and fault handling) writes the responses of "
+        "templates marked `generate: true` and the docstrings units lack.")
+    judge: bool = Field(False, description="Score every pair 1-5 with the label step's endpoint (LLM judge); "
+                        "a pair below judge_min_score, or one the judge could not score, fails quality.")
+    judge_min_score: int = Field(3, ge=1, le=5, description="Lowest judge score that passes quality.")

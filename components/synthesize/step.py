@@ -8,12 +8,14 @@ import json
 import random
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
-from repotune.errors import StepError
+from repotune.errors import ConfigError, StepError
 from repotune.steps import StepContext, StepResult
 from repotune.store import get_json, put_json, read_table, write_table
 from repotune.synthesize.quality import NearDuplicates, label_quality
+from repotune.synthesize.llm import Accounting
 from repotune.synthesize.templates import TemplateQuery, load_templates
 from repotune.synthesize.tokens import DomainTokens
 
@@ -30,9 +32,15 @@ def _instruction(template: TemplateQuery, values: dict[str, Any]) -> tuple[str, 
     return text, condition, values.get("datum")
 
 
+Respond = Callable[[list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]], list[str | None]]
+
+
 def synthesize(units: list[dict[str, Any]], labels: dict[str, dict[str, Any]], edges: list[dict[str, Any]],
                templates: list[TemplateQuery], weights: dict[str, float], *, seed: int, pairs_per_unit: int,
-               max_code_chars: int, near_duplicate_threshold: float) -> tuple[list[dict[str, Any]], Counter]:
+               max_code_chars: int, near_duplicate_threshold: float,
+               respond: Respond | None = None) -> tuple[list[dict[str, Any]], Counter]:
+    """Pairs from template queries. With `respond` (the LLM), templates marked `generate` and docstrings a unit
+    lacks get the model's answer as response; without it, responses come from the code, docstrings and labels."""
     tokens = DomainTokens.build(units, labels, edges)
     known = set(tokens.weights.get("identifier", {})) | set(tokens.weights.get("api", {}))
     known |= {part for m in tokens.weights.get("module", {}) for part in re.split(r"[./:]+", m) if part}
@@ -54,6 +62,7 @@ def synthesize(units: list[dict[str, Any]], labels: dict[str, dict[str, Any]], e
 
     skipped: Counter = Counter()
     pairs = []
+    to_generate: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = []
     for unit in sorted(units, key=lambda u: u["unit_id"]):
         if unit["duplicate_of"]:
             skipped["duplicate_unit"] += 1
@@ -74,9 +83,12 @@ def synthesize(units: list[dict[str, Any]], labels: dict[str, dict[str, Any]], e
             applicable.remove(pick)
         for template in chosen:
             values: dict[str, Any] = {"unit": unit, "label": label}
+            generated = respond is not None and template.generate
             if template.task == "code2doc" and not unit["docstring"]:
-                skipped["no_docstring"] += 1
-                continue
+                if respond is None:
+                    skipped["no_docstring"] += 1
+                    continue
+                generated = True  # the model writes the docstring the unit lacks
             if template.condition_tokens:
                 datum = tokens.sample(template.condition_tokens, rng, among=callees.get(unit["unit_id"], []))
                 if datum is None:
@@ -91,16 +103,29 @@ def synthesize(units: list[dict[str, Any]], labels: dict[str, dict[str, Any]], e
                     continue
                 values.update(token=token, token_kind=kind)
             instruction, condition, target = _instruction(template, values)
-            response = template.render(template.response, **values)
+            response = "" if generated else template.render(template.response, **values)
+            source = "llm" if generated else (label["source"] if label["source"] != "offline" else "offline")
             pair = {"task": template.task, "template_id": template.id, "unit_id": unit["unit_id"],
                     "instruction": instruction, "response": response,
                     "sampled_tokens": json.dumps({k: values[k] for k in ("datum", "token", "token_kind") if k in values}),
-                    "condition": condition, "target": target, "source": label["source"] if label["source"] != "offline" else "offline"}
-            quality = label_quality(pair, unit["language"], known, dups)
-            pair["pair_id"] = hashlib.sha256(f"{template.id}:{unit['unit_id']}".encode()).hexdigest()[:20]
-            pair["quality"] = json.dumps(quality["checks"], sort_keys=True)
-            pair["quality_ok"] = quality["ok"]
+                    "condition": condition, "target": target, "source": source, "generated": generated,
+                    "pair_id": hashlib.sha256(f"{template.id}:{unit['unit_id']}".encode()).hexdigest()[:20]}
             pairs.append(pair)
+            if generated:
+                to_generate.append((pair, unit, label))
+    if to_generate:
+        failed = set()
+        for (pair, _, _), answer in zip(to_generate, respond(to_generate), strict=True):
+            if answer is None:
+                failed.add(pair["pair_id"])
+                skipped["llm_failed"] += 1
+            else:
+                pair["response"] = answer
+        pairs = [p for p in pairs if p["pair_id"] not in failed]
+    for pair in pairs:  # in order: the near-duplicate check keeps the first of similar pairs
+        quality = label_quality(pair, by_id[pair["unit_id"]]["language"], known, dups)
+        pair["quality"] = json.dumps(quality["checks"], sort_keys=True)
+        pair["quality_ok"] = quality["ok"]
     return pairs, skipped
 
 
@@ -119,6 +144,39 @@ def updated_weights(templates: list[TemplateQuery], weights: dict[str, float], p
     return out
 
 
+def _llm_client(ctx: StepContext):
+    """The label step's client when synthesize needs the LLM (generation or judge), else None."""
+    cfg = ctx.config.synthesize
+    if cfg.generation == "offline" and not cfg.judge:
+        return None
+    if ctx.config.label.backend != "openai":
+        raise ConfigError("synthesize.generation=llm and synthesize.judge use the label step's endpoint: set "
+                          f"label.backend=openai and label.base_url (label.backend is {ctx.config.label.backend!r})")
+    from repotune.label.llm import make_client
+
+    return make_client(ctx.config.label, ctx.store)
+
+
+def apply_judge(client, pairs: list[dict[str, Any]], min_score: int, accounting: Accounting) -> Counter:
+    """The LLM judge's score joins each pair's quality checks; unscored or low pairs fail quality (counted)."""
+    from repotune.synthesize.llm import judge
+
+    outcome: Counter = Counter()
+    for pair, verdict in zip(pairs, judge(client, pairs, accounting), strict=True):
+        checks = json.loads(pair["quality"])
+        checks["judge_score"] = verdict["score"] if verdict else None
+        checks["judge_reason"] = verdict["reason"] if verdict else "the judge could not score this pair"
+        pair["quality"] = json.dumps(checks, sort_keys=True)
+        if verdict is None:
+            outcome["failed"] += 1
+        elif verdict["score"] < min_score:
+            outcome["below_min"] += 1
+        else:
+            outcome["passed"] += 1
+        pair["quality_ok"] = bool(pair["quality_ok"] and verdict and verdict["score"] >= min_score)
+    return outcome
+
+
 def run_step(ctx: StepContext) -> StepResult:
     cfg = ctx.config.synthesize
     units = read_table(ctx.store, ctx.input_key("analyze", "units.parquet")).to_pylist()
@@ -128,11 +186,23 @@ def run_step(ctx: StepContext) -> StepResult:
         raise StepError("synthesize: the repository has no functions, methods or classes to build pairs from")
     templates = load_templates(cfg.templates_dir)
     weights = get_json(ctx.store, WEIGHTS_KEY) if ctx.store.exists(WEIGHTS_KEY) else {}
+    client, accounting = _llm_client(ctx), Accounting()
+    respond = None
+    if cfg.generation == "llm":
+        from repotune.synthesize.llm import generate
+
+        def respond(needed):
+            return generate(client, needed, accounting)
     pairs, skipped = synthesize(units, labels, edges, templates, weights, seed=cfg.seed,
                                 pairs_per_unit=cfg.pairs_per_unit, max_code_chars=cfg.max_code_chars,
-                                near_duplicate_threshold=cfg.near_duplicate_threshold)
+                                near_duplicate_threshold=cfg.near_duplicate_threshold, respond=respond)
     if not pairs:
         raise StepError(f"synthesize produced no pairs (skipped: {dict(skipped)})")
+    judged = apply_judge(client, pairs, cfg.judge_min_score, accounting) if cfg.judge else Counter()
+    if client is not None and client.consecutive_failures >= ctx.config.label.circuit_breaker:
+        raise StepError(f"synthesize: the endpoint {ctx.config.label.base_url} failed "
+                        f"{client.consecutive_failures} times in a row; answers so far are cached, rerun when it "
+                        "is back")
     new_weights = updated_weights(templates, weights, pairs, cfg.learning_rate)
     write_table(ctx.store, ctx.key("synthetic.parquet"), pairs)
     put_json(ctx.store, ctx.key("template_weights.json"), new_weights)
@@ -142,12 +212,17 @@ def run_step(ctx: StepContext) -> StepResult:
                            max(sum(p["template_id"] == t.id for p in pairs), 1), 3) for t in templates}
     stats = {"pairs": len(pairs), "by_task": dict(by_task), "quality_ok": sum(p["quality_ok"] for p in pairs),
              "skipped": dict(skipped), "pass_rate_by_template": quality, "weights_before": weights,
-             "weights_after": new_weights}
+             "weights_after": new_weights, "generation": cfg.generation, "judge": cfg.judge,
+             "judge_outcome": dict(judged),
+             "llm": accounting.summary(), "by_source": dict(Counter(p["source"] for p in pairs)),
+             "generated": sum(p["generated"] for p in pairs)}
     put_json(ctx.store, ctx.key("synthesize.json"), stats)
     return StepResult(
         outputs={"synthetic": ctx.key("synthetic.parquet"), "weights": ctx.key("template_weights.json"),
                  "stats": ctx.key("synthesize.json")},
         counts={"pairs": len(pairs), "quality_ok": stats["quality_ok"], **{f"task.{k}": v for k, v in by_task.items()},
-                **{f"skipped.{k}": v for k, v in skipped.items()}},
+                **{f"skipped.{k}": v for k, v in skipped.items()},
+                **{f"llm.{k}": v for k, v in accounting.counts.items()},
+                **{f"judge.{k}": v for k, v in judged.items()}},
         summary=f"  {len(pairs)} pairs ({', '.join(f'{k} {v}' for k, v in by_task.items())}); "
                 f"{stats['quality_ok']} pass quality; skipped {dict(skipped) or 'none'}")

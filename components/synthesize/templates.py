@@ -30,6 +30,8 @@ class TemplateQuery:
     condition: str | None = None
     condition_tokens: str | None = None
     sample_tokens: list[str] = field(default_factory=list)
+    generate: bool = False
+    """With synthesize.generation=llm the model writes the response (the rendered response is not used)."""
 
     def render(self, text: str, **values: Any) -> str:
         return _env.from_string(text).render(**values).strip()
