@@ -43,7 +43,7 @@ def build(shape: str, device: str):
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     from repotune.train.config import TrainConfig
-    from repotune.train.loop import lora_model
+    from repotune.train.model_setup import lora_model
 
     torch.manual_seed(0)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32

@@ -136,8 +136,10 @@ def resolve_base_model(uri: str, store: Any = None) -> Path | str:
     return uri  # a hub id
 
 
-def load_base_model(uri: str, store: Any = None, device: str = "cpu", dtype: Any = None) -> tuple[Any, Any]:
-    """(model, tokenizer) for the URI; fp32 on CPU, bf16 on GPU unless dtype says otherwise."""
+def load_base_model(uri: str, store: Any = None, device: str = "cpu", dtype: Any = None,
+                    **options: Any) -> tuple[Any, Any]:
+    """(model, tokenizer) for the URI; fp32 on CPU, bf16 on GPU unless dtype says otherwise. `options` go to
+    from_pretrained (attn_implementation, quantization_config with device_map)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -145,7 +147,9 @@ def load_base_model(uri: str, store: Any = None, device: str = "cpu", dtype: Any
     dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
     try:
         tokenizer = AutoTokenizer.from_pretrained(where)
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype).to(device)
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **options)
+        if "device_map" not in options:  # a quantized model is placed by from_pretrained itself
+            model = model.to(device)
     except OSError as e:
         raise StepError(f"cannot load base model {uri!r}: {str(e).splitlines()[0][:300]} "
                         "(no hub access here: use 'tiny', 'smollm2', a local folder or s3://)") from None

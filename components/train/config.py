@@ -1,6 +1,6 @@
 """Config of the train step. Every field carries a description: it becomes CLI help and commented YAML."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,12 +51,27 @@ class TrainConfig(BaseModel):
     max_length: int = Field(1024, ge=16, description="Longer examples are cut to this many tokens.")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="bf16 on GPU, fp32 on CPU when auto.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+    attention: Literal["sdpa", "flex_attention", "eager"] = Field(
+        "sdpa", description="Attention kernel. Packed rows keep per-document attention with each (transformers "
+        "reads the documents from position_ids); flex_attention needs a GPU (torch has no CPU backward for it).")
+    liger_kernels: bool = Field(False, description="Liger's Triton kernels (RMSNorm, SwiGLU, RoPE, fused linear "
+                                "cross-entropy): less memory, more tokens/s; GPU only, needs the `gpu` extra.")
+    quantization: Literal["none", "4bit"] = Field("none", description="'4bit': QLoRA, the frozen base in NF4 "
+                                                  "through bitsandbytes (GPU only, the `gpu` extra).")
+    strategy: Literal["ddp", "fsdp"] = Field("ddp", description="Data parallelism over Ray Train workers: 'ddp' "
+                                             "replicates the model; 'fsdp' shards it (models that do not fit one "
+                                             "GPU).")
+    sweep: list[dict[str, Any]] = Field(default_factory=list, description="Trials: each a mapping of train "
+                                        "fields to change (e.g. [{lora_r: 8}, {lora_r: 32, learning_rate: 5e-4}]); "
+                                        "run in parallel as Ray Tune trials (use_ray) or one after another, the "
+                                        "adapter with the lowest validation loss is kept.")
     seed: int = Field(0, description="Seed of initialisation and data order.")
     checkpoint_every: int = Field(20, ge=1, description="Steps between checkpoints (adapter, optimizer, step).")
     use_ray: bool = Field(False, description="Train with Ray Train's TorchTrainer (DDP over num_workers); false "
                           "runs the same loop in this process.")
     num_workers: int = Field(1, ge=1, description="Ray Train workers (one GPU each when use_gpu).")
     use_gpu: bool = Field(False, description="Ask Ray Train for one GPU per worker.")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs Ray reserves per training worker.")
     max_failures: int = Field(2, ge=0, description="Ray Train restarts from the last checkpoint after a failure.")
     launcher: Literal["inprocess", "rayjob"] = Field(
         "inprocess", description="'inprocess': train where the step runs (this machine, a KFP pod); 'rayjob': "

@@ -26,14 +26,6 @@ def _ray_train() -> Any:
         return None
 
 
-def lora_model(base: Any, cfg: TrainConfig) -> Any:
-    from peft import LoraConfig, get_peft_model
-
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
-    return get_peft_model(base, lora)
-
-
 def _save_checkpoint(directory: Path, model: Any, optimizer: Any, step: int, tokenizer: Any) -> None:
     import torch
 
@@ -55,12 +47,33 @@ def _restore(directory: Path, model: Any, optimizer: Any) -> int:
     return json.loads((directory / "state.json").read_text())["step"]
 
 
-def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
-    """config: {"train": TrainConfig fields, "examples": [chat examples], "output_dir": str | None,
-    "resume_from": str | None, "fail_at_step": int | None (fault injection for tests)}."""
+def validation_loss(model: Any, rows: list[Any], pad_id: int, device: str) -> float:
+    """Mean loss per assistant token over the validation rows (same packing, no dropout, no gradients)."""
     import torch
 
-    from repotune.train.base_model import load_base_model
+    inner = getattr(model, "module", model)
+    inner.eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for row in rows:
+            batch = {k: v.to(device) for k, v in collate([row], pad_id).items()}
+            n = int((batch["labels"][:, 1:] != -100).sum())
+            if n:
+                out = inner(input_ids=batch["input_ids"], position_ids=batch["position_ids"], labels=batch["labels"],
+                            use_cache=False)
+                total += float(out.loss) * n
+                tokens += n
+    inner.train()
+    return total / tokens if tokens else float("nan")
+
+
+def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
+    """config: {"train": TrainConfig fields, "examples": [chat examples], "val_examples": [chat examples] (the
+    last step reports their loss as val_loss), "output_dir": str | None, "resume_from": str | None,
+    "fail_at_step": int | None (fault injection for tests)}."""
+    import torch
+
+    from repotune.train.model_setup import model_for_training
 
     cfg = TrainConfig(**config["train"])
     rt = _ray_train()
@@ -74,15 +87,13 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
     dtype = torch.bfloat16 if (cfg.precision == "bf16" or (cfg.precision == "auto" and device.startswith("cuda"))) \
         else torch.float32
     torch.manual_seed(cfg.seed)
-    base, tokenizer = load_base_model(cfg.base_model, device=device, dtype=dtype)
-    if cfg.gradient_checkpointing:
-        base.gradient_checkpointing_enable()
-        base.enable_input_require_grads()
-    model = lora_model(base, cfg)
+    model, base, tokenizer = model_for_training(cfg, device, dtype)
     model.train()
     docs = [encode(ex, tokenizer, cfg.max_length) for ex in config["examples"]]
     rows = pack(docs, cfg.token_budget) if cfg.packing else pad_rows(docs)
     rows = rows[rank::world] or rows[:1]
+    val_docs = [encode(ex, tokenizer, cfg.max_length) for ex in config.get("val_examples") or []]
+    val_rows = pack(val_docs, cfg.token_budget) if cfg.packing else pad_rows(val_docs)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     start = 0
@@ -127,8 +138,10 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
                    # FLOP convention: 6 x parameters x tokens (forward + backward), attention terms left out
                    "tflops": 6 * n_params * tokens * world / seconds / 1e12,
                    "memory_gib": (torch.cuda.max_memory_allocated() / 2**30) if device.startswith("cuda") else 0.0}
-        history.append(metrics)
         last = step + 1 == cfg.max_steps
+        if last and val_rows:
+            metrics["val_loss"] = validation_loss(model, val_rows, tokenizer.pad_token_id, device)
+        history.append(metrics)
         if (step + 1) % cfg.checkpoint_every == 0 or last:
             with tempfile.TemporaryDirectory() as tmp:
                 if rank == 0:

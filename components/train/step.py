@@ -16,9 +16,10 @@ from repotune.train.data import read_jsonl
 from repotune.train.loop import train_loop
 
 
-def run_with_ray(cfg: TrainConfig, loop_config: dict[str, Any], store: Any, prefix: str,
-                 ray_address: str | None) -> tuple[list[dict[str, float]], Path]:
-    """TorchTrainer over cfg.num_workers workers; checkpoints go to the object store through Ray Train storage."""
+def fit_with_ray(cfg: TrainConfig, loop_config: dict[str, Any], store: Any, prefix: str,
+                 ray_address: str | None, name: str = "ray") -> tuple[list[dict[str, float]], Any]:
+    """TorchTrainer over cfg.num_workers workers; checkpoints go to the object store through Ray Train storage.
+    Returns the metrics history and the last checkpoint (in the store)."""
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -31,18 +32,26 @@ def run_with_ray(cfg: TrainConfig, loop_config: dict[str, Any], store: Any, pref
     fs, base = store.pyarrow_filesystem()
     trainer = TorchTrainer(
         train_loop, train_loop_config=loop_config,
-        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu),
-        run_config=RunConfig(name="ray", storage_path=f"{base}/{prefix}", storage_filesystem=fs,
+        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker={
+            "CPU": cfg.cpus_per_worker, **({"GPU": 1} if cfg.use_gpu else {})}),
+        run_config=RunConfig(name=name, storage_path=f"{base}/{prefix}", storage_filesystem=fs,
                              failure_config=FailureConfig(max_failures=cfg.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
     )
     result = trainer.fit()
     if result.error is not None:
         raise StepError(f"training failed: {result.error}")
-    local = Path(tempfile.mkdtemp(prefix="repotune-adapter-"))
-    with result.checkpoint.as_directory() as d:
-        shutil.copytree(d, local, dirs_exist_ok=True)
     history = list(result.metrics_dataframe.to_dict("records")) if result.metrics_dataframe is not None else []
+    return history, result.checkpoint
+
+
+def run_with_ray(cfg: TrainConfig, loop_config: dict[str, Any], store: Any, prefix: str,
+                 ray_address: str | None) -> tuple[list[dict[str, float]], Path]:
+    """fit_with_ray, with the final checkpoint copied to a local folder."""
+    history, checkpoint = fit_with_ray(cfg, loop_config, store, prefix, ray_address)
+    local = Path(tempfile.mkdtemp(prefix="repotune-adapter-"))
+    with checkpoint.as_directory() as d:
+        shutil.copytree(d, local, dirs_exist_ok=True)
     return history, local
 
 
@@ -94,8 +103,20 @@ def run_step(ctx: StepContext) -> StepResult:
     examples = read_jsonl(ctx.store.get_bytes(ctx.input_key("dataset", "train.jsonl")))
     if not examples:
         raise StepError("train: the train split is empty")
-    loop_config = {"train": cfg.model_dump(mode="json"), "examples": examples}
-    if cfg.use_ray:
+    val_key = ctx.input_key("dataset", "val.jsonl")
+    val_examples = read_jsonl(ctx.store.get_bytes(val_key)) if ctx.store.exists(val_key) else []
+    loop_config = {"train": cfg.model_dump(mode="json"), "examples": examples, "val_examples": val_examples}
+    sweep: list[dict[str, Any]] = []
+    if cfg.sweep:
+        from repotune.train.sweep import sweep_in_process, sweep_with_ray
+
+        if cfg.use_ray:
+            history, adapter_dir, sweep, cfg = sweep_with_ray(cfg, loop_config, ctx.store, ctx.prefix(),
+                                                              ctx.config.ray.address)
+        else:
+            history, adapter_dir, sweep, cfg = sweep_in_process(cfg, loop_config)
+        put_json(ctx.store, ctx.key("sweep.json"), sweep)
+    elif cfg.use_ray:
         history, adapter_dir = run_with_ray(cfg, loop_config, ctx.store, ctx.prefix(), ctx.config.ray.address)
     else:
         history, adapter_dir = run_in_process(loop_config)
@@ -110,13 +131,23 @@ def run_step(ctx: StepContext) -> StepResult:
                "tokens_per_s": sum(h["tokens_per_s"] for h in history) / len(history),
                "tflops": sum(h["tflops"] for h in history) / len(history),
                "flop_convention": "6 x parameters x tokens per step (forward + backward), attention excluded"}
+    val_loss = history[-1].get("val_loss")
+    summary["val_loss"] = val_loss
+    if sweep:
+        summary["sweep"] = {"trials": len(sweep), "chosen": next(r["trial"] for r in sweep if r["val_loss"] == min(
+            t["val_loss"] for t in sweep)), "by": "lowest validation loss"}
     put_json(ctx.store, ctx.key("train.json"), summary)
+    outputs = {"adapter": ctx.key("adapter/"), "metrics": ctx.key("metrics.json"), "loss_curve": ctx.key("loss.png"),
+               "summary": ctx.key("train.json")}
+    if sweep:
+        outputs["sweep"] = ctx.key("sweep.json")
     return StepResult(
-        outputs={"adapter": ctx.key("adapter/"), "metrics": ctx.key("metrics.json"), "loss_curve": ctx.key("loss.png"),
-                 "summary": ctx.key("train.json")},
-        counts={"examples": len(examples), "steps": len(history)},
+        outputs=outputs,
+        counts={"examples": len(examples), "val_examples": len(val_examples), "steps": len(history),
+                "sweep_trials": len(sweep)},
         metrics={"loss_first": round(summary["loss_first"], 4), "loss_last": round(summary["loss_last"], 4),
-                 "tokens_per_s": round(summary["tokens_per_s"], 1)},
+                 "tokens_per_s": round(summary["tokens_per_s"], 1),
+                 **({"val_loss": round(val_loss, 4)} if val_loss is not None else {})},
         summary=f"  loss {summary['loss_first']:.3f} → {summary['loss_last']:.3f} over {len(history)} steps; "
                 f"{summary['tokens_per_s']:.0f} tokens/s; adapter at {ctx.key('adapter/')}")
 
