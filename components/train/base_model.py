@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import os
 import subprocess
 import sys
@@ -67,9 +68,9 @@ def build_tiny(dest: Path, vocab_size: int = TINY_SHAPE["vocab_size"]) -> Path:
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=None)
     model = Qwen2ForCausalLM(config)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".tiny-"))
-    model.save_pretrained(tmp)
+    _save_model(model, tmp)
     tokenizer.save_pretrained(tmp)
-    tmp.rename(dest)
+    _publish(tmp, dest)
     return dest
 
 
@@ -95,10 +96,31 @@ def fetch_smollm2(dest: Path) -> Path:
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".smollm2-"))
-        model.save_pretrained(staging)
+        _save_model(model, staging)
         tokenizer.save_pretrained(staging)
-        staging.rename(dest)
+        _publish(staging, dest)
     return dest
+
+
+def _save_model(model: Any, folder: Path) -> None:
+    """Config + safetensors weights. Not save_pretrained: under torch.distributed (a Ray Train worker) it writes
+    only on rank 0, and a cache another rank builds would have no weights."""
+    from safetensors.torch import save_model
+
+    model.config.save_pretrained(folder)
+    if model.generation_config is not None:
+        model.generation_config.save_pretrained(folder)
+    save_model(model, str(folder / "model.safetensors"))
+
+
+def _publish(staging: Path, dest: Path) -> None:
+    """Move a finished build into the cache; when another process won the race, keep theirs."""
+    try:
+        staging.rename(dest)
+    except OSError:
+        if not (dest / "config.json").is_file():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def resolve_base_model(uri: str, store: Any = None) -> Path | str:

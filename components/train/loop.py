@@ -26,32 +26,38 @@ def _ray_train() -> Any:
         return None
 
 
-def _save_checkpoint(directory: Path, model: Any, optimizer: Any, step: int, tokenizer: Any) -> None:
+def _save_checkpoint(directory: Path, model: Any, model_state: dict[str, Any] | None, optimizer_state: dict,
+                     step: int, tokenizer: Any) -> None:
     import torch
 
-    inner = getattr(model, "module", model)  # unwrap DDP
-    inner.save_pretrained(directory)
+    from repotune.train.parallel import unwrap
+
+    if model_state is None:
+        unwrap(model).save_pretrained(directory)
+    else:  # gathered from FSDP shards
+        unwrap(model).save_pretrained(directory, state_dict=model_state)
     tokenizer.save_pretrained(directory)
-    torch.save(optimizer.state_dict(), directory / "optimizer.pt")
+    torch.save(optimizer_state, directory / "optimizer.pt")
     (directory / "state.json").write_text(json.dumps({"step": step}))
 
 
-def _restore(directory: Path, model: Any, optimizer: Any) -> int:
+def _read_checkpoint(directory: Path) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """(adapter weights, optimizer state, step) of a checkpoint folder, read into memory."""
     import torch
-    from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    inner = getattr(model, "module", model)
-    set_peft_model_state_dict(inner, load_file(str(directory / "adapter_model.safetensors")))
-    optimizer.load_state_dict(torch.load(directory / "optimizer.pt", weights_only=True))
-    return json.loads((directory / "state.json").read_text())["step"]
+    return (load_file(str(directory / "adapter_model.safetensors")),
+            torch.load(directory / "optimizer.pt", weights_only=True),
+            json.loads((directory / "state.json").read_text())["step"])
 
 
 def validation_loss(model: Any, rows: list[Any], pad_id: int, device: str) -> float:
     """Mean loss per assistant token over the validation rows (same packing, no dropout, no gradients)."""
     import torch
 
-    inner = getattr(model, "module", model)
+    from repotune.train.parallel import unwrap
+
+    inner = unwrap(model)
     inner.eval()
     total, tokens = 0.0, 0
     with torch.no_grad():
@@ -73,6 +79,7 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
     "fail_at_step": int | None (fault injection for tests)}."""
     import torch
 
+    from repotune.train import parallel
     from repotune.train.model_setup import model_for_training
 
     cfg = TrainConfig(**config["train"])
@@ -94,19 +101,23 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
     rows = rows[rank::world] or rows[:1]
     val_docs = [encode(ex, tokenizer, cfg.max_length) for ex in config.get("val_examples") or []]
     val_rows = pack(val_docs, cfg.token_budget) if cfg.packing else pad_rows(val_docs)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
-    start = 0
+    start, saved = 0, None
     checkpoint = rt.get_checkpoint() if rt else None
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            start = _restore(Path(d), model, optimizer)
+            saved = _read_checkpoint(Path(d))
     elif config.get("resume_from"):
-        start = _restore(Path(config["resume_from"]), model, optimizer)
-    if rt and world > 1:
-        import ray.train.torch
+        saved = _read_checkpoint(Path(config["resume_from"]))
+    if saved is not None:  # weights before wrapping (full tensors), optimizer state after (it may be sharded)
+        from peft import set_peft_model_state_dict
 
-        model = ray.train.torch.prepare_model(model, move_to_device=False)
+        set_peft_model_state_dict(model, saved[0])
+        start = saved[2]
+    model = parallel.wrap(model, cfg.strategy, world if rt else 1)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+    if saved is not None:
+        parallel.load_optimizer(model, optimizer, saved[1])
     n_params = sum(p.numel() for p in base.parameters())
     history: list[dict[str, float]] = []
     per_epoch = batches(rows, cfg.rows_per_step, cfg.seed, 0)
@@ -133,7 +144,8 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
             (batch["input_ids"] == tokenizer.pad_token_id).sum())
         seconds = now - t_last
         t_last = now
-        metrics = {"step": step + 1, "loss": float(out.loss.detach()), "lr": lr, "tokens": tokens * world,
+        metrics = {"step": step + 1, "resumed_from": start, "loss": float(out.loss.detach()), "lr": lr,
+                   "tokens": tokens * world,
                    "tokens_per_s": tokens * world / seconds,
                    # FLOP convention: 6 x parameters x tokens (forward + backward), attention terms left out
                    "tflops": 6 * n_params * tokens * world / seconds / 1e12,
@@ -143,9 +155,10 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
             metrics["val_loss"] = validation_loss(model, val_rows, tokenizer.pad_token_id, device)
         history.append(metrics)
         if (step + 1) % cfg.checkpoint_every == 0 or last:
+            model_state, optimizer_state = parallel.gather(model, optimizer)  # collective under FSDP
             with tempfile.TemporaryDirectory() as tmp:
                 if rank == 0:
-                    _save_checkpoint(Path(tmp), model, optimizer, step + 1, tokenizer)
+                    _save_checkpoint(Path(tmp), model, model_state, optimizer_state, step + 1, tokenizer)
                 if rt:
                     from ray.train import Checkpoint
 
