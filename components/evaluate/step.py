@@ -23,7 +23,7 @@ def generate_answers(model: Any, tokenizer: Any, examples: list[dict[str, Any]],
     out = []
     for ex in examples:
         prompt = tokenizer.apply_chat_template(ex["messages"][:-1], tokenize=False, add_generation_prompt=True)
-        batch = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        batch = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
         with torch.no_grad():
             ids = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id)
@@ -57,22 +57,56 @@ def score(examples: list[dict[str, Any]], answers: list[str]) -> dict[str, Any]:
     return result
 
 
-def run_step(ctx: StepContext) -> StepResult:
+def answer_both(examples: list[dict[str, Any]], base_model: str, store_config: Any, adapter_key: str,
+                max_new_tokens: int) -> tuple[list[str], list[str]]:
+    """(base answers, adapter answers): one model load, the adapter switched off for the base's answers."""
+    import torch
     from peft import PeftModel
 
+    from repotune.store import open_store
     from repotune.train.base_model import load_base_model
 
+    store = open_store(store_config)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    base, tokenizer = load_base_model(base_model, store, device=device)
+    with tempfile.TemporaryDirectory() as adapter_dir:
+        get_dir(store, adapter_key, adapter_dir)
+        model = PeftModel.from_pretrained(base, adapter_dir).eval()
+        tuned = generate_answers(model, tokenizer, examples, max_new_tokens)
+        with model.disable_adapter():
+            plain = generate_answers(model, tokenizer, examples, max_new_tokens)
+    return plain, tuned
+
+
+def answer_on_ray(examples: list[dict[str, Any]], args: tuple, cfg: Any,
+                  address: str | None) -> tuple[list[str], list[str]]:
+    """The examples dealt round-robin to num_workers Ray tasks; answers put back in the examples' order."""
+    import ray
+
+    from repotune.store_s3 import ray_runtime_env
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 runtime_env=ray_runtime_env())
+    task = ray.remote(answer_both).options(num_cpus=cfg.cpus_per_worker, num_gpus=cfg.gpus_per_worker)
+    n = min(cfg.num_workers, len(examples))
+    shards = ray.get([task.remote(examples[i::n], *args) for i in range(n)])
+    plain, tuned = [""] * len(examples), [""] * len(examples)
+    for i, (shard_plain, shard_tuned) in enumerate(shards):
+        plain[i::n], tuned[i::n] = shard_plain, shard_tuned
+    return plain, tuned
+
+
+def run_step(ctx: StepContext) -> StepResult:
     cfg = ctx.config.evaluate
     examples = read_jsonl(ctx.store.get_bytes(ctx.input_key("dataset", "test.jsonl")))[: cfg.max_examples]
     if not examples:
         raise StepError("evaluate: the test split is empty")
-    base, tokenizer = load_base_model(ctx.config.train.base_model, ctx.store)
-    with tempfile.TemporaryDirectory() as adapter_dir:
-        get_dir(ctx.store, ctx.input_key("train", "adapter"), adapter_dir)
-        model = PeftModel.from_pretrained(base, adapter_dir).eval()
-        tuned = generate_answers(model, tokenizer, examples, cfg.max_new_tokens)
-        with model.disable_adapter():
-            plain = generate_answers(model, tokenizer, examples, cfg.max_new_tokens)
+    args = (ctx.config.train.base_model, ctx.config.store, ctx.input_key("train", "adapter"), cfg.max_new_tokens)
+    if cfg.num_workers > 1:
+        plain, tuned = answer_on_ray(examples, args, cfg, ctx.config.ray.address)
+    else:
+        plain, tuned = answer_both(examples, *args)
     base_scores, adapter_scores = score(examples, plain), score(examples, tuned)
     improvement = round(adapter_scores["text_bleu4"] - base_scores["text_bleu4"], 3)
     passed = cfg.min_improvement is None or improvement >= cfg.min_improvement

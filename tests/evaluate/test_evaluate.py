@@ -57,3 +57,22 @@ def test_gate_stops_before_deploy_after_writing_the_report(tmp_path):
     report = json.loads(runner.store.get_bytes("runs/local/evaluate/eval.json"))
     assert report["passed"] is False and report["n"] == 4
     assert set(report["bleu4"]) == {"base", "adapter"}
+
+
+def test_evaluation_spread_over_ray_workers_matches_one_process(tmp_path, ray_local):
+    from repotune.config import load_config
+    from repotune.runs import Runner
+
+    overrides = [f"store.url=file://{tmp_path}/s", "analyze.use_ray=false", "train.max_steps=4",
+                 "evaluate.max_examples=8", "evaluate.max_new_tokens=8"]
+    runner = Runner(load_config(overrides=overrides))
+    runner.run(["analyze", "label", "synthesize", "dataset", "train", "evaluate"])
+    alone = json.loads(runner.store.get_bytes("runs/local/evaluate/eval.json"))
+    events = []
+    spread = Runner(load_config(overrides=[*overrides, "evaluate.num_workers=2", "evaluate.cpus_per_worker=0.5"]),
+                    on_event=lambda step, event, record: events.append((step, event)))
+    spread.run(["evaluate"])
+    together = json.loads(spread.store.get_bytes("runs/local/evaluate/eval.json"))
+    assert together["samples"] == alone["samples"] and together["bleu4"] == alone["bleu4"]
+    assert together["n"] == alone["n"] >= 4
+    assert events == [("evaluate", "started"), ("evaluate", "succeeded")]  # it ran again, on Ray
