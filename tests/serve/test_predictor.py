@@ -111,3 +111,23 @@ def test_server_stops_cleanly(server):
     url, proc = server
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
+
+
+def test_the_served_adapter_can_be_the_label_steps_llm(server):
+    """Closing the loop: label.backend=openai, label.base_url=<predictor>/openai/v1, label.model=<adapter>.
+    The tiny random model cannot write the JSON answer, so units fail with the reason, counted, none lost."""
+    from repotune.label.config import LabelConfig
+    from repotune.label.step import label_units
+    from tests.label.conftest import SAMPLE, units_of
+
+    url, _ = server
+    units = [u for u in units_of(SAMPLE, "tinyshop") if u["kind"] in ("function", "method")][:3]
+    cfg = LabelConfig(backend="openai", base_url=f"{url}/openai/v1", model="docs", max_tokens=16, max_retries=0,
+                      timeout_s=60, concurrency=2)
+    rows = label_units(units, cfg, None)
+    by_id = {r["unit_id"]: r for r in rows}
+    assert set(by_id) >= {u["unit_id"] for u in units}
+    answered = [by_id[u["unit_id"]] for u in units]
+    assert all(r["source"] == "llm" and r["model"] == "docs" for r in answered)
+    assert all(r["prompt_tokens"] > 0 and r["completion_tokens"] > 0 for r in answered)  # the predictor's usage
+    assert all(r["status"] == "failed" and "JSON" in r["error"] for r in answered)
