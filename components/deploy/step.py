@@ -1,5 +1,6 @@
-"""The deploy step (local mode): serve the trained adapter with the repotune predictor on 127.0.0.1, wait for
-readiness, send one chat request through the OpenAI route, and report the endpoint."""
+"""The deploy step. Local mode: serve the trained adapter with the repotune predictor on 127.0.0.1, wait for
+readiness, send one chat request through the OpenAI route, and report the endpoint. KServe mode: roll the
+adapter out as an InferenceService (repotune.deploy.rollout)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -24,7 +26,48 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def service_name(cfg: Any) -> str:
+    return cfg.service_name or cfg.adapter_name.removesuffix("-lora")
+
+
+def adapter_uri(ctx: StepContext) -> str:
+    """The trained adapter as a storageUri KServe's storage initializer can fetch."""
+    cfg = ctx.config.deploy
+    if cfg.storage_uri:
+        return cfg.storage_uri
+    if not ctx.store.url.startswith("s3://"):
+        raise StepError(f"deploy.mode=kserve needs the adapter where the cluster can fetch it: use an S3 store "
+                        f"(store.url=s3://...) or set deploy.storage_uri; the store is {ctx.store.url}")
+    return f"{ctx.store.url.rstrip('/')}/{ctx.input_key('train', 'adapter')}"
+
+
+def run_kserve(ctx: StepContext, api: Any = None) -> StepResult:
+    from repotune.deploy.kserve import inference_service
+    from repotune.deploy.rollout import KServeRollout, smoke_request
+    from repotune.k8s import custom_objects_api
+
+    cfg = ctx.config.deploy
+    name = service_name(cfg)
+    isvc = inference_service(name, cfg.namespace, adapter_uri(ctx), service_account=cfg.service_account,
+                             gpus=cfg.gpus, node_selector=cfg.node_selector or None,
+                             tolerations=cfg.tolerations or None)
+    rollout = KServeRollout(api or custom_objects_api(), cfg.namespace, name, timeout_s=cfg.ready_timeout_s,
+                            poll_interval_s=cfg.poll_interval_s, log=ctx.log.info)
+    # the ServingRuntime serves the adapter as <service name>-lora (see repotune.deploy.kserve)
+    done = rollout.apply(isvc, cfg.canary_percent, smoke_request(f"{name}-lora", cfg.smoke_prompt))
+    report = {"mode": "kserve", "namespace": cfg.namespace, "name": name, "action": done.action,
+              "url": f"{done.url}/openai/v1", "model": f"{name}-lora", "storage_uri": isvc["spec"]["predictor"][
+                  "model"]["storageUri"], "events": done.events, "smoke": done.smoke}
+    put_json(ctx.store, ctx.key("deploy.json"), report)
+    return StepResult(outputs={"deploy": ctx.key("deploy.json")}, counts={"smoke_requests": 1},
+                      metrics={"smoke_seconds": done.smoke["seconds"]},
+                      summary=f"  {done.action} InferenceService {cfg.namespace}/{name}: {done.url}/openai/v1 "
+                              f"(model {name}-lora); smoke answer: {done.smoke['answer'][:80]!r}")
+
+
 def run_step(ctx: StepContext) -> StepResult:
+    if ctx.config.deploy.mode == "kserve":
+        return run_kserve(ctx)
     cfg, serve = ctx.config.deploy, ctx.config.serve
     base = serve.base_model or ctx.config.train.base_model
     adapter_dir = Path(tempfile.mkdtemp(prefix="repotune-deploy-"))

@@ -9,7 +9,6 @@ the Ray cluster and writes the step result next to the adapter, where the launch
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import sys
@@ -21,6 +20,7 @@ import yaml
 
 from repotune._image import TRAIN_IMAGE
 from repotune.errors import StepError
+from repotune.k8s import api_message, custom_objects_api
 from repotune.steps import StepContext, StepResult
 
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
@@ -105,19 +105,6 @@ def render_rayjob(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-def custom_objects_api(api_client: Any = None) -> Any:
-    """The kubernetes client's CustomObjectsApi: in-cluster credentials, else the local kubeconfig."""
-    from kubernetes import client, config
-
-    if api_client is None:
-        try:
-            config.load_incluster_config()
-        except config.ConfigException:
-            config.load_kube_config()
-        api_client = client.ApiClient()
-    return client.CustomObjectsApi(api_client)
-
-
 def submit(api: Any, job: dict[str, Any]) -> dict[str, Any]:
     """Create the RayJob; if this run's RayJob exists already (a retried pipeline task), follow that one."""
     from kubernetes.client.exceptions import ApiException
@@ -129,14 +116,7 @@ def submit(api: Any, job: dict[str, Any]) -> dict[str, Any]:
         if e.status == 409:
             return api.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
         raise StepError(f"train: cannot create RayJob {ns}/{name}: {e.status} {e.reason}: "
-                        f"{_api_message(e)}") from None
-
-
-def _api_message(e: Any) -> str:
-    try:
-        return json.loads(e.body).get("message", "")
-    except (TypeError, ValueError):
-        return str(e.body or "")[:300]
+                        f"{api_message(e)}") from None
 
 
 def wait(api: Any, namespace: str, name: str, *, poll_interval_s: float, timeout_s: float,

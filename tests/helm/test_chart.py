@@ -22,8 +22,8 @@ VALUE_SETS = {
 }
 
 
-def template(*args: str) -> list[dict]:
-    return documents(run(tool("helm"), "template", "rt", str(CHART), "--namespace", "repotune", *args))
+def template(*args: str, namespace: str = "repotune") -> list[dict]:
+    return documents(run(tool("helm"), "template", "rt", str(CHART), "--namespace", namespace, *args))
 
 
 def _by_kind(docs):
@@ -71,7 +71,8 @@ def test_submitted_run_config_is_valid_and_points_at_the_store():
     config = load_config_text(text)
     assert config.store.url == "s3://repotune"
     assert config.store.endpoint == "minio.repotune.svc.cluster.local:9000" and config.store.secure is False
-    assert config.train.launcher == "rayjob"
+    assert config.train.launcher == "rayjob" and config.deploy.mode == "kserve"
+    assert config.deploy.namespace == config.train.rayjob.namespace == "repotune"  # the release's namespace
     tests = [d for d in docs.values() if d.get("metadata", {}).get("annotations", {}).get("helm.sh/hook") == "test"]
     assert sorted(d["metadata"]["name"] for d in tests) == ["rt-test-run-config", "rt-test-store"]
 
@@ -106,6 +107,13 @@ def test_every_value_is_documented():
     for i, line in enumerate(lines):
         if re.match(r"^\s*[A-Za-z][A-Za-z0-9]*:", line) and not line.lstrip().startswith("#"):
             above = lines[i - 1].strip() if i else ""
-            nested_in_documented_map = re.match(r"^\s{4,}(requests|limits|analyze|train|source|launcher|base_model)",
+            nested_in_documented_map = re.match(r"^\s{4,}(requests|limits|analyze|train|source|launcher|base_model|deploy|mode)",
                                                 line)
             assert above.startswith("#") or nested_in_documented_map, f"values.yaml:{i + 1} undocumented: {line}"
+
+
+def test_the_submitted_run_targets_the_release_namespace():
+    docs = _by_kind(template("--set", "submit.enabled=true", namespace="ml-team"))
+    config = load_config_text(docs[("ConfigMap", "repotune-run-config")]["data"]["run-config.yaml"])
+    assert config.deploy.namespace == config.train.rayjob.namespace == "ml-team"
+    assert config.store.endpoint == "minio.ml-team.svc.cluster.local:9000"

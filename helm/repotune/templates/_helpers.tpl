@@ -37,5 +37,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- $store := dict "url" (printf "s3://%s" .Values.s3.bucket) "endpoint" (include "repotune.s3Endpoint" .) "secure" .Values.s3.useHttps -}}
 {{- $config := deepCopy .Values.submit.runConfig -}}
 {{- if not (hasKey $config "store") -}}{{- $_ := set $config "store" $store -}}{{- end -}}
+{{- /* the RayJob and the InferenceService go to the release's namespace unless the run config says otherwise */ -}}
+{{- $here := dict "namespace" .Release.Namespace -}}
+{{- $_ := set $config "deploy" (merge (get $config "deploy" | default dict) $here) -}}
+{{- $train := get $config "train" | default dict -}}
+{{- $_ = set $train "rayjob" (merge (get $train "rayjob" | default dict) (deepCopy $here)) -}}
+{{- $_ = set $config "train" $train -}}
 {{- toYaml $config -}}
 {{- end -}}

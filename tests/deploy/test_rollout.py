@@ -1,0 +1,184 @@
+"""The KServe rollout through the real kubernetes client, against a fake Kubernetes API at the HTTP level
+(no API server runs here) whose 'operator' moves the InferenceService's status like KServe, and a fake
+predictor answering (or failing) the smoke request: create, canary update and promotion, not-ready timeout,
+rollback on a failed smoke request."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from repotune.config import RunConfig
+from repotune.deploy.kserve import inference_service
+from repotune.deploy.rollout import KServeRollout, smoke_request
+from repotune.deploy.step import run_kserve
+from repotune.errors import StepError
+from repotune.k8s import custom_objects_api
+from repotune.steps import StepContext
+from repotune.store import open_store
+from tests.crds import validate_custom_resource
+from tests.k8s_fake import FakeKubernetes
+
+
+class FakePredictor:
+    """Answers POST .../openai/v1/chat/completions with 200 (or `fail_with`), recording the paths."""
+
+    def __init__(self):
+        self.paths, self.fail_with = [], None
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                fake.paths.append(self.path)
+                code = fake.fail_with or 200
+                body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Add a and b."}}],
+                                   "usage": {"prompt_tokens": 9, "completion_tokens": 4}} if code == 200
+                                  else {"error": "model failed to load"}).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def kserve_operator(predictor: FakePredictor, ready_after: int = 2, never_ready: bool = False):
+    """Plays KServe: a new generation becomes Ready after `ready_after` reads, with a tagged latest URL."""
+    reads: dict[int, int] = {}
+
+    def operate(isvc: dict) -> None:
+        generation = isvc["metadata"]["generation"]
+        reads[generation] = reads.get(generation, 0) + 1
+        revision = f"{isvc['metadata']['name']}-predictor-{generation:05d}"
+        status = isvc.setdefault("status", {})
+        if never_ready:
+            status.update(observedGeneration=generation, conditions=[
+                {"type": "Ready", "status": "False", "reason": "RevisionFailed",
+                 "message": "Revision failed: storage initializer could not download s3://models/adapter"}])
+            return
+        if reads[generation] < ready_after:
+            status.update(observedGeneration=generation, conditions=[{"type": "Ready", "status": "Unknown"}],
+                          components={"predictor": {"latestCreatedRevision": revision,
+                                                    "latestReadyRevision": status.get("components", {}).get(
+                                                        "predictor", {}).get("latestReadyRevision")}})
+            return
+        status.update(observedGeneration=generation, url=f"{predictor.url}/svc",
+                      conditions=[{"type": "Ready", "status": "True"}],
+                      components={"predictor": {"latestCreatedRevision": revision, "latestReadyRevision": revision,
+                                                "traffic": [{"tag": "latest", "revisionName": revision,
+                                                             "url": f"{predictor.url}/latest"}]}})
+    return operate
+
+
+ISVC = inference_service("tinyshop", "ml", "s3://models/runs/r1/train/adapter")
+
+
+def _rollout(k8s, timeout_s=5.0):
+    return KServeRollout(custom_objects_api(k8s.api_client()), "ml", "tinyshop", timeout_s=timeout_s,
+                         poll_interval_s=0.01)
+
+
+def _patches(k8s):
+    return [body for method, _, body in k8s.requests if method == "PATCH"]
+
+
+def test_first_deploy_creates_waits_smokes_the_new_revision_and_reports(tmp_path):
+    predictor = FakePredictor()
+    with FakeKubernetes() as k8s:
+        k8s.operators["inferenceservices"] = kserve_operator(predictor)
+        done = _rollout(k8s).apply(ISVC, 10, smoke_request("tinyshop-lora", "Write the docstring of: add"))
+    created = next(body for method, _, body in k8s.requests if method == "POST")
+    validate_custom_resource(created)
+    assert created["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] == "true"
+    assert done.action == "created" and done.url == f"{predictor.url}/latest"
+    assert predictor.paths == ["/latest/openai/v1/chat/completions"]
+    assert done.smoke["answer"] == "Add a and b." and _patches(k8s) == []
+
+
+def test_an_update_goes_out_as_a_canary_then_is_promoted():
+    predictor = FakePredictor()
+    with FakeKubernetes() as k8s:
+        k8s.operators["inferenceservices"] = kserve_operator(predictor)
+        existing = json.loads(json.dumps(ISVC))
+        existing["metadata"].update(generation=1, namespace="ml")
+        k8s.objects[("inferenceservices", "ml", "tinyshop")] = existing
+        newer = inference_service("tinyshop", "ml", "s3://models/runs/r2/train/adapter")
+        done = _rollout(k8s).apply(newer, 10, smoke_request("tinyshop-lora", "hi"))
+        stored = k8s.objects[("inferenceservices", "ml", "tinyshop")]
+    canary, promote = _patches(k8s)
+    assert canary["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    assert canary["spec"]["predictor"]["model"]["storageUri"] == "s3://models/runs/r2/train/adapter"
+    assert promote == {"spec": {"predictor": {"canaryTrafficPercent": None}}}
+    assert "canaryTrafficPercent" not in stored["spec"]["predictor"]  # promoted: all traffic to the new revision
+    assert stored["spec"]["predictor"]["model"]["storageUri"].endswith("r2/train/adapter")
+    assert done.action == "updated" and done.url == f"{predictor.url}/svc"
+    assert predictor.paths == ["/latest/openai/v1/chat/completions"]  # the smoke request hit the canary itself
+    assert done.events[-1].startswith("promoted")
+
+
+def test_a_service_that_never_gets_ready_times_out_and_is_removed():
+    predictor = FakePredictor()
+    with FakeKubernetes() as k8s:
+        k8s.operators["inferenceservices"] = kserve_operator(predictor, never_ready=True)
+        with pytest.raises(StepError, match="not Ready within 0s: Revision failed: storage initializer"):
+            _rollout(k8s, timeout_s=0.2).apply(ISVC, 10, smoke_request("tinyshop-lora", "hi"))
+        assert ("inferenceservices", "ml", "tinyshop") not in k8s.objects
+    assert [m for m, _, _ in k8s.requests if m != "GET"] == ["POST", "DELETE"]
+    assert predictor.paths == []
+
+
+def test_a_failed_smoke_request_on_a_canary_rolls_back_to_the_previous_revision():
+    predictor = FakePredictor()
+    predictor.fail_with = 500
+    with FakeKubernetes() as k8s:
+        k8s.operators["inferenceservices"] = kserve_operator(predictor)
+        existing = json.loads(json.dumps(ISVC))
+        existing["metadata"].update(generation=1, namespace="ml")
+        k8s.objects[("inferenceservices", "ml", "tinyshop")] = existing
+        with pytest.raises(StepError, match="smoke request to .*/latest got HTTP 500: .*model failed to load"):
+            _rollout(k8s).apply(ISVC, 25, smoke_request("tinyshop-lora", "hi"))
+        stored = k8s.objects[("inferenceservices", "ml", "tinyshop")]
+    canary, rollback = _patches(k8s)
+    assert canary["spec"]["predictor"]["canaryTrafficPercent"] == 25
+    assert rollback == {"spec": {"predictor": {"canaryTrafficPercent": 0}}}
+    assert stored["spec"]["predictor"]["canaryTrafficPercent"] == 0
+
+
+def test_a_forbidden_create_is_a_clear_error():
+    with FakeKubernetes() as k8s:
+        k8s.handle = lambda method, path, body: (404, {"kind": "Status", "code": 404, "message": "not found"}) \
+            if method == "GET" else (403, {"kind": "Status", "code": 403, "reason": "Forbidden",
+                                           "message": "inferenceservices.serving.kserve.io is forbidden"})
+        with pytest.raises(StepError, match="cannot create InferenceService ml/tinyshop: 403.*forbidden"):
+            _rollout(k8s).apply(ISVC, 10, smoke_request("tinyshop-lora", "hi"))
+
+
+def _ctx(tmp_path, **deploy):
+    config = RunConfig.model_validate({"run_id": "r1", "store": {"url": f"file://{tmp_path}"},
+                                       "deploy": {"mode": "kserve", "namespace": "ml", "poll_interval_s": 0.01,
+                                                  "ready_timeout_s": 5, **deploy}})
+    return StepContext(config=config, store=open_store(config.store), step="deploy")
+
+
+def test_the_deploy_step_in_kserve_mode_reports_the_endpoint(tmp_path):
+    predictor = FakePredictor()
+    ctx = _ctx(tmp_path, storage_uri="s3://models/runs/r1/train/adapter", adapter_name="tinyshop-lora")
+    with FakeKubernetes() as k8s:
+        k8s.operators["inferenceservices"] = kserve_operator(predictor)
+        result = run_kserve(ctx, api=custom_objects_api(k8s.api_client()))
+    report = json.loads(ctx.store.get_bytes("runs/r1/deploy/deploy.json"))
+    assert report["name"] == "tinyshop" and report["model"] == "tinyshop-lora" and report["action"] == "created"
+    assert report["url"] == f"{predictor.url}/latest/openai/v1" and result.counts == {"smoke_requests": 1}
+
+
+def test_kserve_mode_needs_an_s3_store_or_a_storage_uri(tmp_path):
+    with pytest.raises(StepError, match="deploy.mode=kserve needs the adapter where the cluster can fetch it"):
+        run_kserve(_ctx(tmp_path), api=object())
