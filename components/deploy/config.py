@@ -34,3 +34,8 @@ class DeployConfig(BaseModel):
                                           "predictor (e.g. the GPU node pool).")
     tolerations: list[dict[str, str]] = Field(default_factory=list, description="kserve: tolerations of the "
                                               "predictor.")
+    runtime: Literal["repotune", "vllm"] = Field(
+        "repotune", description="kserve: 'repotune': the repotune predictor (ServingRuntime repotune-predictor); "
+        "'vllm': KServe's Hugging Face runtime on vLLM with --enable-lora (GPU fleets; needs base_model_uri).")
+    base_model_uri: str | None = Field(None, description="kserve + vllm: the base model's storage URI "
+                                       "(s3://... of a Hugging Face folder).")

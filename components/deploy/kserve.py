@@ -36,20 +36,19 @@ def serving_runtime(namespace: str, image: str = SERVE_IMAGE, base_model: str = 
     }
 
 
-def inference_service(name: str, namespace: str, adapter_uri: str, *, service_account: str = "repotune-s3",
-                      gpus: int = 0, node_selector: dict[str, str] | None = None,
-                      tolerations: list[dict[str, Any]] | None = None, canary_traffic_percent: int | None = None,
-                      min_replicas: int = 1) -> dict[str, Any]:
-    """The InferenceService of one adapter; a canary percentage sends that share to the newest revision."""
-    resources: dict[str, Any] = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}}
+def _resources(gpus: int, cpu: tuple[str, str] = ("1", "4"), memory: tuple[str, str] = ("4Gi", "8Gi")) -> dict:
+    resources: dict[str, Any] = {"requests": {"cpu": cpu[0], "memory": memory[0]},
+                                 "limits": {"cpu": cpu[1], "memory": memory[1]}}
     if gpus:
         resources["requests"]["nvidia.com/gpu"] = str(gpus)
         resources["limits"]["nvidia.com/gpu"] = str(gpus)
-    predictor: dict[str, Any] = {
-        "serviceAccountName": service_account, "minReplicas": min_replicas,
-        "model": {"modelFormat": {"name": MODEL_FORMAT}, "runtime": RUNTIME, "storageUri": adapter_uri,
-                  "resources": resources},
-    }
+    return resources
+
+
+def _service(name: str, namespace: str, predictor: dict[str, Any], *, service_account: str,
+             node_selector: dict[str, str] | None, tolerations: list[dict[str, Any]] | None,
+             canary_traffic_percent: int | None, min_replicas: int) -> dict[str, Any]:
+    predictor = {"serviceAccountName": service_account, "minReplicas": min_replicas, **predictor}
     if node_selector:
         predictor["nodeSelector"] = node_selector
     if tolerations:
@@ -59,6 +58,37 @@ def inference_service(name: str, namespace: str, adapter_uri: str, *, service_ac
     return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
             "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/part-of": "repotune"}},
             "spec": {"predictor": predictor}}
+
+
+def inference_service(name: str, namespace: str, adapter_uri: str, *, service_account: str = "repotune-s3",
+                      gpus: int = 0, node_selector: dict[str, str] | None = None,
+                      tolerations: list[dict[str, Any]] | None = None, canary_traffic_percent: int | None = None,
+                      min_replicas: int = 1) -> dict[str, Any]:
+    """The InferenceService of one adapter; a canary percentage sends that share to the newest revision."""
+    model = {"modelFormat": {"name": MODEL_FORMAT}, "runtime": RUNTIME, "storageUri": adapter_uri,
+             "resources": _resources(gpus)}
+    return _service(name, namespace, {"model": model}, service_account=service_account, node_selector=node_selector,
+                    tolerations=tolerations, canary_traffic_percent=canary_traffic_percent, min_replicas=min_replicas)
+
+
+def vllm_inference_service(name: str, namespace: str, base_uri: str, adapters: dict[str, str], *,
+                           service_account: str = "repotune-s3", gpus: int = 1, max_lora_rank: int = 64,
+                           node_selector: dict[str, str] | None = None,
+                           tolerations: list[dict[str, Any]] | None = None,
+                           canary_traffic_percent: int | None = None, min_replicas: int = 1) -> dict[str, Any]:
+    """For GPU fleets: KServe's Hugging Face runtime on vLLM, the base model and every adapter fetched by the
+    storage initializer (storageUris) and served with --enable-lora --lora-modules NAME=PATH; a request picks an
+    adapter by its model name on the OpenAI routes."""
+    storage = [{"uri": base_uri, "mountPath": "/mnt/models/base"}]
+    storage += [{"uri": uri, "mountPath": f"/mnt/models/adapters/{adapter}"} for adapter, uri in adapters.items()]
+    args = ["--model_name", name, "--model_dir", "/mnt/models/base", "--backend", "vllm", "--enable-lora",
+            "--max-lora-rank", str(max_lora_rank), "--lora-modules",
+            *[f"{adapter}=/mnt/models/adapters/{adapter}" for adapter in adapters]]
+    model = {"modelFormat": {"name": "huggingface"}, "args": args,
+             "resources": _resources(gpus, cpu=("4", "8"), memory=("16Gi", "32Gi"))}
+    return _service(name, namespace, {"storageUris": storage, "model": model}, service_account=service_account,
+                    node_selector=node_selector, tolerations=tolerations,
+                    canary_traffic_percent=canary_traffic_percent, min_replicas=min_replicas)
 
 
 def s3_secret_and_service_account(namespace: str, endpoint: str, *, use_https: bool = False,

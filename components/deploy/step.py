@@ -42,27 +42,34 @@ def adapter_uri(ctx: StepContext) -> str:
 
 
 def run_kserve(ctx: StepContext, api: Any = None) -> StepResult:
-    from repotune.deploy.kserve import inference_service
+    from repotune.deploy.kserve import inference_service, vllm_inference_service
     from repotune.deploy.rollout import KServeRollout, smoke_request
     from repotune.k8s import custom_objects_api
 
     cfg = ctx.config.deploy
     name = service_name(cfg)
-    isvc = inference_service(name, cfg.namespace, adapter_uri(ctx), service_account=cfg.service_account,
-                             gpus=cfg.gpus, node_selector=cfg.node_selector or None,
-                             tolerations=cfg.tolerations or None)
+    placement = {"service_account": cfg.service_account, "node_selector": cfg.node_selector or None,
+                 "tolerations": cfg.tolerations or None}
+    if cfg.runtime == "vllm":
+        if not cfg.base_model_uri:
+            raise StepError("deploy.runtime=vllm serves the base model from storage: set deploy.base_model_uri")
+        model = cfg.adapter_name  # vLLM serves each --lora-modules entry under its own name
+        isvc = vllm_inference_service(name, cfg.namespace, cfg.base_model_uri, {model: adapter_uri(ctx)},
+                                      gpus=max(cfg.gpus, 1), **placement)
+    else:
+        model = f"{name}-lora"  # the ServingRuntime serves the adapter as <service name>-lora
+        isvc = inference_service(name, cfg.namespace, adapter_uri(ctx), gpus=cfg.gpus, **placement)
     rollout = KServeRollout(api or custom_objects_api(), cfg.namespace, name, timeout_s=cfg.ready_timeout_s,
                             poll_interval_s=cfg.poll_interval_s, log=ctx.log.info)
-    # the ServingRuntime serves the adapter as <service name>-lora (see repotune.deploy.kserve)
-    done = rollout.apply(isvc, cfg.canary_percent, smoke_request(f"{name}-lora", cfg.smoke_prompt))
-    report = {"mode": "kserve", "namespace": cfg.namespace, "name": name, "action": done.action,
-              "url": f"{done.url}/openai/v1", "model": f"{name}-lora", "storage_uri": isvc["spec"]["predictor"][
-                  "model"]["storageUri"], "events": done.events, "smoke": done.smoke}
+    done = rollout.apply(isvc, cfg.canary_percent, smoke_request(model, cfg.smoke_prompt))
+    report = {"mode": "kserve", "runtime": cfg.runtime, "namespace": cfg.namespace, "name": name,
+              "action": done.action, "url": f"{done.url}/openai/v1", "model": model, "adapter_uri": adapter_uri(ctx),
+              "events": done.events, "smoke": done.smoke}
     put_json(ctx.store, ctx.key("deploy.json"), report)
     return StepResult(outputs={"deploy": ctx.key("deploy.json")}, counts={"smoke_requests": 1},
                       metrics={"smoke_seconds": done.smoke["seconds"]},
                       summary=f"  {done.action} InferenceService {cfg.namespace}/{name}: {done.url}/openai/v1 "
-                              f"(model {name}-lora); smoke answer: {done.smoke['answer'][:80]!r}")
+                              f"(model {model}); smoke answer: {done.smoke['answer'][:80]!r}")
 
 
 def run_step(ctx: StepContext) -> StepResult:

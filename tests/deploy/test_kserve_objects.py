@@ -66,3 +66,21 @@ def test_s3_secret_pattern_never_renders_keys():
     assert account["secrets"] == [{"name": "repotune-s3"}]
     [only_account] = s3_secret_and_service_account("repotune", "minio:9000", existing_secret="my-keys")
     assert only_account["secrets"] == [{"name": "my-keys"}]
+
+
+def test_vllm_huggingface_runtime_serves_the_base_and_every_adapter():
+    from repotune.deploy.kserve import vllm_inference_service
+
+    isvc = vllm_inference_service("fleet", "repotune", "s3://models/base/qwen2-0.5b",
+                                  {"docs": "s3://models/runs/r1/train/adapter", "tags": "s3://models/runs/r2/train/adapter"},
+                                  gpus=1, node_selector={"nvidia.com/gpu.present": "true"}, canary_traffic_percent=10)
+    validate(isvc, "serving.kserve.io_inferenceservices.yaml", "v1beta1")
+    predictor = isvc["spec"]["predictor"]
+    assert [s["uri"] for s in predictor["storageUris"]] == ["s3://models/base/qwen2-0.5b",
+                                                           "s3://models/runs/r1/train/adapter",
+                                                           "s3://models/runs/r2/train/adapter"]
+    args = predictor["model"]["args"]
+    assert predictor["model"]["modelFormat"] == {"name": "huggingface"} and "--enable-lora" in args
+    modules = args[args.index("--lora-modules") + 1:]
+    assert modules == ["docs=/mnt/models/adapters/docs", "tags=/mnt/models/adapters/tags"]
+    assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"

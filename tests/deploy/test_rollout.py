@@ -182,3 +182,18 @@ def test_the_deploy_step_in_kserve_mode_reports_the_endpoint(tmp_path):
 def test_kserve_mode_needs_an_s3_store_or_a_storage_uri(tmp_path):
     with pytest.raises(StepError, match="deploy.mode=kserve needs the adapter where the cluster can fetch it"):
         run_kserve(_ctx(tmp_path), api=object())
+
+
+def test_the_vllm_runtime_rolls_out_the_base_and_the_adapter(tmp_path):
+    predictor = FakePredictor()
+    ctx = _ctx(tmp_path, storage_uri="s3://models/runs/r1/train/adapter", runtime="vllm",
+               base_model_uri="s3://models/base/smollm2", adapter_name="docs")
+    with FakeKubernetes() as k8s:
+        k8s.operators["inferenceservices"] = kserve_operator(predictor)
+        run_kserve(ctx, api=custom_objects_api(k8s.api_client()))
+    created = next(body for method, _, body in k8s.requests if method == "POST")
+    validate_custom_resource(created)
+    assert "docs=/mnt/models/adapters/docs" in created["spec"]["predictor"]["model"]["args"]
+    assert json.loads(ctx.store.get_bytes("runs/r1/deploy/deploy.json"))["model"] == "docs"
+    with pytest.raises(StepError, match="deploy.base_model_uri"):
+        run_kserve(_ctx(tmp_path, storage_uri="s3://m/a", runtime="vllm"), api=object())
