@@ -128,16 +128,18 @@ def status(run_id: str, store: StoreOpt = None, config: ConfigOpt = None, as_jso
         return
     if not manifest["steps"]:
         raise RepotuneError(f"no run {run_id!r} in {cfg.store.url}")
-    table = Table(title=f"run {run_id}")
-    for col in ("step", "status", "duration", "counts"):
-        table.add_column(col)
+    prefix = f"runs/{run_id}/"
+    table = Table(title=f"run {run_id} in {cfg.store.url}/{prefix}")
+    for col in ("step", "status", "duration", "counts", f"outputs (under {prefix})"):
+        table.add_column(col, overflow="fold")
     for step in STEP_NAMES:
         rec = manifest["steps"].get(step)
         if rec:
             counts = ", ".join(f"{k}={v}" for k, v in list(rec.get("counts", {}).items())[:6])
-            table.add_row(step, rec["status"], f"{rec.get('duration_s', 0):.1f}s", counts)
+            outputs = ", ".join(key.removeprefix(prefix) for key in (rec.get("outputs") or {}).values())
+            table.add_row(step, rec["status"], f"{rec.get('duration_s', 0):.1f}s", counts, outputs)
         else:
-            table.add_row(step, "[dim]not run[/dim]", "", "")
+            table.add_row(step, "[dim]not run[/dim]", "", "", "")
     out.print(table)
 
 

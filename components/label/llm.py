@@ -91,6 +91,15 @@ class OpenAICompatibleClient:
         digest = hashlib.sha256(params.encode()).hexdigest()
         return f"cache/llm/{digest[:2]}/{digest}.json"
 
+    def _http_client(self) -> httpx2.AsyncClient:
+        """The SDK's aiohttp transport where aiohttp is installed: at 64 requests in flight httpx's own pool
+        spends more CPU per request than the request itself costs the server; else the SDK's default."""
+        limits = httpx2.Limits(max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency)
+        try:
+            return openai.DefaultAioHttpClient(limits=limits)
+        except RuntimeError:  # the SDK's aiohttp extra is missing
+            return openai.DefaultAsyncHttpxClient(limits=limits)
+
     def run(self, requests: list[LLMRequest]) -> list[LLMResult]:
         """Answer every request (cached ones from the store); results in request order."""
         return asyncio.run(self._run(requests))
@@ -99,10 +108,8 @@ class OpenAICompatibleClient:
         # cache reads and writes run in threads: give every request in flight one, not the default handful
         asyncio.get_running_loop().set_default_executor(
             concurrent.futures.ThreadPoolExecutor(max_workers=self.cfg.concurrency + 4))
-        limits = httpx2.Limits(max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency)
         client = openai.AsyncOpenAI(base_url=self.cfg.base_url, api_key=self.api_key, max_retries=0,
-                                    timeout=self.cfg.timeout_s,
-                                    http_client=openai.DefaultAsyncHttpxClient(limits=limits))
+                                    timeout=self.cfg.timeout_s, http_client=self._http_client())
         semaphore = asyncio.Semaphore(self.cfg.concurrency)
         budget = _Budget(self.cfg.tokens_per_minute)
         try:
