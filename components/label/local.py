@@ -75,3 +75,13 @@ def _first_sentence(text: str) -> str:
     text = re.sub(r"\s+", " ", text.replace("`", "")).strip()
     match = re.match(r"(.+?[.!?])(\s|$)", text)
     return (match.group(1) if match else text)[:300]
+
+
+def echoes_code(sentence: str, code: str | None, window: int = 24) -> bool:
+    """Whether a generated 'description' copies the code instead of describing it (small models do): it starts
+    like a definition, or any `window` characters of it appear verbatim in the code (whitespace aside)."""
+    text = re.sub(r"\s+", " ", sentence).strip()
+    if re.match(r"(async\s+)?(def|class|function|func|fn|public|private|static|return)\b", text):
+        return True
+    body = re.sub(r"\s+", " ", code or "")
+    return any(text[i:i + window] in body for i in range(0, max(len(text) - window + 1, 0), 4))

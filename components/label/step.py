@@ -69,7 +69,7 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
     client = make_client(cfg, store)
     writer = None
     if cfg.backend == "local":
-        from repotune.label.local import LocalModelWriter
+        from repotune.label.local import LocalModelWriter, echoes_code
 
         writer = LocalModelWriter(cfg, store)
     rows: dict[str, dict[str, Any]] = {}
@@ -83,6 +83,10 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
         if client is None and writer is not None:
             for u, sentence in zip(level, writer.describe(level), strict=True):
                 answer = interpret(u, kid_lines(u))
+                if sentence and echoes_code(sentence, u.get("code")):
+                    # the model copied the code: keep the facts' own wording, and say so (source offline)
+                    rows[u["unit_id"]] = _row(u, "offline", None, answer, None, None, cfg)
+                    continue
                 if sentence:
                     answer.labels.description = sentence
                     answer.explanation.abstract = sentence

@@ -160,3 +160,21 @@ def test_local_backend_writes_descriptions_with_a_model(sample_units, local_stor
     cached = len(list(local_store.list("cache/local/")))
     assert cached == len(units)
     assert label_units(units, cfg, local_store) == rows  # the rerun reads the cache: same answers
+
+
+def test_a_local_description_that_copies_the_code_is_not_kept(sample_units, monkeypatch):
+    """Small models sometimes echo the function instead of describing it: the facts' wording is kept, marked
+    source offline, so the dataset never learns 'description = the code'."""
+    from repotune.label.local import LocalModelWriter, echoes_code
+
+    units = [u for u in sample_units if u["kind"] in ("function", "method") and len(u["code"]) > 60][:2]
+    echo, good = units[0]["code"].splitlines()[0], "Adds an item to the cart and updates the total."
+    assert echoes_code(echo, units[0]["code"]) and not echoes_code(good, units[1]["code"])
+    assert echoes_code("return self.items[key] * quantity", "x = 1\nreturn self.items[key]   * quantity\n")
+
+    monkeypatch.setattr(LocalModelWriter, "__init__", lambda self, cfg, store: None)
+    monkeypatch.setattr(LocalModelWriter, "describe", lambda self, level: [echo, good][:len(level)] +
+                        [good] * max(len(level) - 2, 0))
+    rows = label_units(units, LabelConfig(backend="local"), None)
+    assert [r["source"] for r in rows] == ["offline", "local"]
+    assert rows[0]["description"] != echo and rows[1]["description"] == good
