@@ -16,6 +16,14 @@ GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 TAG_ROUTING = "serving.kserve.io/enable-tag-routing"
 
 
+class ApiCallFailed(StepError):
+    """A refused API call; `status` is the HTTP code (0: the API server was unreachable)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass
 class Rollout:
     action: str  # "created" | "updated"
@@ -64,28 +72,31 @@ class KServeRollout:
         self._log(f"deploy: {self.namespace}/{self.name}: {message}")
 
     def _get(self) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
-
         try:
-            return self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, self.name)
-        except ApiException as e:
+            return self._call("read", self.api.get_namespaced_custom_object, self.name)
+        except ApiCallFailed as e:
             if e.status == 404:
                 return None
-            raise self._error("read", e) from None
+            raise
 
-    def _error(self, verb: str, e: Any) -> StepError:
+    def _error(self, verb: str, e: Any) -> ApiCallFailed:
         from repotune.k8s import api_message
 
-        return StepError(f"deploy: cannot {verb} InferenceService {self.namespace}/{self.name}: {e.status} "
-                         f"{e.reason}: {api_message(e)}")
+        return ApiCallFailed(f"deploy: cannot {verb} InferenceService {self.namespace}/{self.name}: {e.status} "
+                             f"{e.reason}: {api_message(e)}", e.status)
 
     def _call(self, verb: str, fn: Callable[..., Any], *args: Any) -> Any:
         from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
 
         try:
             return fn(GROUP, VERSION, self.namespace, PLURAL, *args)
         except ApiException as e:
             raise self._error(verb, e) from None
+        except HTTPError as e:  # unreachable API server: urllib3's retry error, not an ApiException
+            host = getattr(getattr(getattr(self.api, "api_client", None), "configuration", None), "host", "?")
+            raise ApiCallFailed(f"deploy: cannot {verb} InferenceService {self.namespace}/{self.name}: the "
+                                f"Kubernetes API at {host} is unreachable: {type(e).__name__}", 0) from None
 
     def _patch(self, body: dict[str, Any]) -> None:
         self._call("patch", self.api.patch_namespaced_custom_object, self.name, body)
@@ -101,8 +112,25 @@ class KServeRollout:
                     return obj
             if time.monotonic() > deadline:
                 raise StepError(f"deploy: InferenceService {self.namespace}/{self.name} was not Ready within "
-                                f"{self.timeout_s:.0f}s: {reason or 'not found'}")
+                                f"{self.timeout_s:g}s: {reason or 'not found'}")
             time.sleep(self.poll_interval_s)
+
+    def _rollback(self, error: StepError, undo: Callable[[], Any], done: str) -> StepError:
+        """Undo, and say so in the error; a failed undo is reported alongside the original failure."""
+        try:
+            undo()
+        except StepError as e:
+            return StepError(f"{error}; the rollback failed too: {e}")
+        self._event(f"rolled back: {done}")
+        return StepError(f"{error}; rolled back: {done}")
+
+    def _try(self, smoke: Callable[[str], dict[str, Any]], undo: Callable[[], Any],
+             done: str) -> tuple[str, dict[str, Any]]:
+        try:
+            url = latest_url(self.wait_ready())
+            return url, smoke(url)
+        except StepError as e:
+            raise self._rollback(e, undo, done) from None
 
     def apply(self, isvc: dict[str, Any], canary_percent: int,
               smoke: Callable[[str], dict[str, Any]]) -> Rollout:
@@ -110,26 +138,24 @@ class KServeRollout:
         isvc = {**isvc, "metadata": {**isvc["metadata"], "annotations": {
             **isvc["metadata"].get("annotations", {}), TAG_ROUTING: "true"}}}
         if self._get() is None:
-            self._call("create", self.api.create_namespaced_custom_object, isvc)
-            self._event("created")
             try:
-                url = latest_url(self.wait_ready())
-                result = smoke(url)
-            except StepError:
-                self._call("delete", self.api.delete_namespaced_custom_object, self.name)
-                self._event("rolled back: deleted the new InferenceService")
-                raise
-            return Rollout("created", url, result, self.events)
+                self._call("create", self.api.create_namespaced_custom_object, isvc)
+            except ApiCallFailed as e:
+                if e.status != 409:
+                    raise
+                self._event("already exists (created meanwhile): updating it instead")
+            else:
+                self._event("created")
+                url, result = self._try(smoke, lambda: self._call(
+                    "delete", self.api.delete_namespaced_custom_object, self.name),
+                    "deleted the new InferenceService")
+                return Rollout("created", url, result, self.events)
         spec = {**isvc["spec"], "predictor": {**isvc["spec"]["predictor"], "canaryTrafficPercent": canary_percent}}
         self._patch({"metadata": {"annotations": isvc["metadata"]["annotations"]}, "spec": spec})
         self._event(f"updated as a canary with {canary_percent}% of the traffic")
-        try:
-            url = latest_url(self.wait_ready())
-            result = smoke(url)
-        except StepError:
-            self._patch({"spec": {"predictor": {"canaryTrafficPercent": 0}}})
-            self._event("rolled back: the canary gets 0% of the traffic, the previous revision serves")
-            raise
+        # KServe's rollback: a 0% canary sends all the traffic back to the previous ready revision
+        url, result = self._try(smoke, lambda: self._patch({"spec": {"predictor": {"canaryTrafficPercent": 0}}}),
+                                "the canary gets 0% of the traffic, the previous revision serves")
         self._patch({"spec": {"predictor": {"canaryTrafficPercent": None}}})  # merge patch: null removes it
         self._event("promoted: the new revision gets all the traffic")
         service_url = ((self._get() or {}).get("status") or {}).get("url", url)
@@ -150,8 +176,14 @@ def smoke_request(model: str, prompt: str, timeout_s: float = 120) -> Callable[[
         if response.status_code != 200:
             raise StepError(f"deploy: the smoke request to {url} got HTTP {response.status_code}: "
                             f"{response.text[:300]}")
-        answer = response.json()
-        return {"status": 200, "seconds": round(time.perf_counter() - t0, 3),
-                "answer": answer["choices"][0]["message"]["content"], "usage": answer.get("usage", {})}
+        try:
+            answer = response.json()
+            content = answer["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            content = None
+        if not content:
+            raise StepError(f"deploy: the smoke request to {url} got no chat answer: {response.text[:300]}")
+        return {"status": 200, "seconds": round(time.perf_counter() - t0, 3), "answer": content,
+                "usage": answer.get("usage", {})}
 
     return send

@@ -22,10 +22,10 @@ from tests.k8s_fake import FakeKubernetes
 
 
 class FakePredictor:
-    """Answers POST .../openai/v1/chat/completions with 200 (or `fail_with`), recording the paths."""
+    """Answers POST .../openai/v1/chat/completions with 200 and `answer` (or `fail_with`), recording the paths."""
 
     def __init__(self):
-        self.paths, self.fail_with = [], None
+        self.paths, self.fail_with, self.answer = [], None, "Add a and b."
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,7 +33,7 @@ class FakePredictor:
                 self.rfile.read(int(self.headers["Content-Length"]))
                 fake.paths.append(self.path)
                 code = fake.fail_with or 200
-                body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Add a and b."}}],
+                body = json.dumps({"choices": [{"message": {"role": "assistant", "content": fake.answer}}],
                                    "usage": {"prompt_tokens": 9, "completion_tokens": 4}} if code == 200
                                   else {"error": "model failed to load"}).encode()
                 self.send_response(code)
@@ -48,6 +48,32 @@ class FakePredictor:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class HeaderRecordingKubernetes(FakeKubernetes):
+    """Also records Content-Types: custom resources take no strategic merge, so a patch must be a merge patch."""
+
+    def __init__(self):
+        self.content_types: list[tuple[str, str | None]] = []
+        super().__init__()
+
+    def _handler(self):
+        base, fake = super()._handler(), self
+
+        class Handler(base):
+            def _serve(self):
+                fake.content_types.append((self.command, self.headers.get("Content-Type")))
+                super()._serve()
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _serve
+
+        return Handler
+
+
+def _existing(k8s):
+    existing = json.loads(json.dumps(ISVC))
+    existing["metadata"].update(generation=1, namespace="ml")
+    k8s.objects[("inferenceservices", "ml", "tinyshop")] = existing
 
 
 def kserve_operator(predictor: FakePredictor, ready_after: int = 2, never_ready: bool = False):
@@ -107,9 +133,7 @@ def test_an_update_goes_out_as_a_canary_then_is_promoted():
     predictor = FakePredictor()
     with FakeKubernetes() as k8s:
         k8s.operators["inferenceservices"] = kserve_operator(predictor)
-        existing = json.loads(json.dumps(ISVC))
-        existing["metadata"].update(generation=1, namespace="ml")
-        k8s.objects[("inferenceservices", "ml", "tinyshop")] = existing
+        _existing(k8s)
         newer = inference_service("tinyshop", "ml", "s3://models/runs/r2/train/adapter")
         done = _rollout(k8s).apply(newer, 10, smoke_request("tinyshop-lora", "hi"))
         stored = k8s.objects[("inferenceservices", "ml", "tinyshop")]
@@ -128,7 +152,8 @@ def test_a_service_that_never_gets_ready_times_out_and_is_removed():
     predictor = FakePredictor()
     with FakeKubernetes() as k8s:
         k8s.operators["inferenceservices"] = kserve_operator(predictor, never_ready=True)
-        with pytest.raises(StepError, match="not Ready within 0s: Revision failed: storage initializer"):
+        with pytest.raises(StepError, match=r"ml/tinyshop was not Ready within 0.2s: Revision failed: storage "
+                           r"initializer.*; rolled back: deleted the new InferenceService$"):
             _rollout(k8s, timeout_s=0.2).apply(ISVC, 10, smoke_request("tinyshop-lora", "hi"))
         assert ("inferenceservices", "ml", "tinyshop") not in k8s.objects
     assert [m for m, _, _ in k8s.requests if m != "GET"] == ["POST", "DELETE"]
@@ -140,16 +165,82 @@ def test_a_failed_smoke_request_on_a_canary_rolls_back_to_the_previous_revision(
     predictor.fail_with = 500
     with FakeKubernetes() as k8s:
         k8s.operators["inferenceservices"] = kserve_operator(predictor)
-        existing = json.loads(json.dumps(ISVC))
-        existing["metadata"].update(generation=1, namespace="ml")
-        k8s.objects[("inferenceservices", "ml", "tinyshop")] = existing
-        with pytest.raises(StepError, match="smoke request to .*/latest got HTTP 500: .*model failed to load"):
+        _existing(k8s)
+        with pytest.raises(StepError, match="smoke request to .*/latest got HTTP 500: .*model failed to load.*"
+                                            "; rolled back: the canary gets 0% of the traffic"):
             _rollout(k8s).apply(ISVC, 25, smoke_request("tinyshop-lora", "hi"))
         stored = k8s.objects[("inferenceservices", "ml", "tinyshop")]
     canary, rollback = _patches(k8s)
     assert canary["spec"]["predictor"]["canaryTrafficPercent"] == 25
     assert rollback == {"spec": {"predictor": {"canaryTrafficPercent": 0}}}
     assert stored["spec"]["predictor"]["canaryTrafficPercent"] == 0
+
+
+def test_patches_are_merge_patches_and_the_promoted_object_still_validates():
+    predictor = FakePredictor()
+    with HeaderRecordingKubernetes() as k8s:
+        k8s.operators["inferenceservices"] = kserve_operator(predictor)
+        _existing(k8s)
+        _rollout(k8s).apply(inference_service("tinyshop", "ml", "s3://models/r2/adapter", gpus=1), 10,
+                            smoke_request("tinyshop-lora", "hi"))
+        stored = {k: v for k, v in k8s.objects[("inferenceservices", "ml", "tinyshop")].items() if k != "status"}
+    assert {ct for method, ct in k8s.content_types if method == "PATCH"} == {"application/merge-patch+json"}
+    validate_custom_resource(stored)
+
+
+def test_a_canary_that_never_gets_ready_is_rolled_back_to_zero_percent():
+    predictor = FakePredictor()
+    with FakeKubernetes() as k8s:
+        k8s.operators["inferenceservices"] = kserve_operator(predictor, never_ready=True)
+        _existing(k8s)
+        with pytest.raises(StepError, match=r"not Ready within 0.2s: Revision failed.*; rolled back: the canary"):
+            _rollout(k8s, timeout_s=0.2).apply(ISVC, 10, smoke_request("tinyshop-lora", "hi"))
+        assert ("inferenceservices", "ml", "tinyshop") in k8s.objects  # the previous revision keeps serving
+    assert [body["spec"]["predictor"]["canaryTrafficPercent"] for body in _patches(k8s)] == [10, 0]
+    assert "DELETE" not in [m for m, _, _ in k8s.requests] and predictor.paths == []
+
+
+def test_an_empty_answer_fails_the_smoke_request_and_deletes_a_new_service():
+    predictor = FakePredictor()
+    predictor.answer = ""
+    with FakeKubernetes() as k8s:
+        k8s.operators["inferenceservices"] = kserve_operator(predictor)
+        with pytest.raises(StepError, match="got no chat answer.*; rolled back: deleted the new InferenceService"):
+            _rollout(k8s).apply(ISVC, 10, smoke_request("tinyshop-lora", "hi"))
+        assert not k8s.objects
+
+
+def test_a_service_created_meanwhile_is_updated_instead():
+    predictor = FakePredictor()
+    with FakeKubernetes() as k8s:
+        k8s.operators["inferenceservices"] = kserve_operator(predictor)
+        _existing(k8s)
+        handle, reads = k8s.handle, []
+
+        def first_read_misses(method, path, body):  # someone created it between our read and our create
+            if method == "GET" and not reads:
+                reads.append(path)
+                return 404, {"kind": "Status", "code": 404, "reason": "NotFound", "message": "not found"}
+            return handle(method, path, body)
+
+        k8s.handle = first_read_misses
+        done = _rollout(k8s).apply(ISVC, 10, smoke_request("tinyshop-lora", "hi"))
+    assert done.action == "updated" and done.events[0].startswith("already exists")
+    assert [body["spec"]["predictor"].get("canaryTrafficPercent") for body in _patches(k8s)] == [10, None]
+
+
+def test_an_unreachable_api_server_is_a_clear_error():
+    from kubernetes import client
+
+    with FakeKubernetes() as k8s:
+        url = k8s.url
+    configuration = client.Configuration()
+    configuration.host, configuration.retries = url, 0
+    rollout = KServeRollout(custom_objects_api(client.ApiClient(configuration)), "ml", "tinyshop", timeout_s=1,
+                            poll_interval_s=0.01)
+    with pytest.raises(StepError, match=f"cannot read InferenceService ml/tinyshop: the Kubernetes API at {url} "
+                                        "is unreachable"):
+        rollout.apply(ISVC, 10, smoke_request("tinyshop-lora", "hi"))
 
 
 def test_a_forbidden_create_is_a_clear_error():
@@ -177,6 +268,16 @@ def test_the_deploy_step_in_kserve_mode_reports_the_endpoint(tmp_path):
     report = json.loads(ctx.store.get_bytes("runs/r1/deploy/deploy.json"))
     assert report["name"] == "tinyshop" and report["model"] == "tinyshop-lora" and report["action"] == "created"
     assert report["url"] == f"{predictor.url}/latest/openai/v1" and result.counts == {"smoke_requests": 1}
+
+
+def test_the_adapter_uri_is_the_train_output_in_the_s3_store(tmp_path):
+    from types import SimpleNamespace
+
+    from repotune.deploy.step import adapter_uri
+
+    ctx = _ctx(tmp_path)
+    ctx.store = SimpleNamespace(url="s3://models/team")  # only its URL matters here
+    assert adapter_uri(ctx) == "s3://models/team/runs/r1/train/adapter"
 
 
 def test_kserve_mode_needs_an_s3_store_or_a_storage_uri(tmp_path):
