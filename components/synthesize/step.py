@@ -16,7 +16,7 @@ from repotune.steps import StepContext, StepResult
 from repotune.store import get_json, put_json, read_table, write_table
 from repotune.synthesize.quality import NearDuplicates, label_quality
 from repotune.synthesize.llm import Accounting
-from repotune.synthesize.templates import TemplateQuery, load_templates
+from repotune.synthesize.templates import TemplateQuery, code_without_docstring, load_templates
 from repotune.synthesize.tokens import DomainTokens
 
 WEIGHTS_KEY = "state/synthesize/template_weights.json"  # shared across runs: the tuning loop's memory
@@ -82,7 +82,8 @@ def synthesize(units: list[dict[str, Any]], labels: dict[str, dict[str, Any]], e
             chosen.append(pick)
             applicable.remove(pick)
         for template in chosen:
-            values: dict[str, Any] = {"unit": unit, "label": label}
+            values: dict[str, Any] = {"unit": {**unit, "code_without_docstring": code_without_docstring(
+                unit["code"], unit["docstring"])}, "label": label}
             generated = respond is not None and template.generate
             if template.task == "code2doc" and not unit["docstring"]:
                 if respond is None:

@@ -7,6 +7,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import re
+
 import jinja2
 import jinja2.meta
 import yaml
@@ -14,6 +16,22 @@ import yaml
 from repotune.errors import ConfigError
 
 PLACEHOLDERS = {"unit", "label", "datum", "token", "token_kind"}
+# unit.code_without_docstring: the code as a code→docstring prompt may show it (the answer is not in the prompt)
+_DOCSTRING = re.compile(r"^[ \t]*[rRuU]{0,2}(\"\"\"|\'\'\'|\"|\')(.*?)\1[ \t]*\n?", re.S | re.M)
+
+
+def code_without_docstring(code: str, docstring: str | None) -> str:
+    """The code with its docstring literal removed (Python keeps docstrings inside the body; other languages'
+    leading comments sit before the unit's code and are not in it)."""
+    if not docstring or not code:
+        return code
+    first = docstring.strip().splitlines()[0].strip()
+    head, _, rest = code.partition("\n")
+    for match in _DOCSTRING.finditer(rest):
+        if first and first in match.group(2):
+            return head + "\n" + rest[:match.start()] + rest[match.end():]
+        break  # only the first statement of the body can be the docstring
+    return code
 TASKS = {"code2doc", "doc2code", "code2tags", "repo_qa"}
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 

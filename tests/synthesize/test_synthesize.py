@@ -80,7 +80,7 @@ def test_weights_move_toward_pass_rates():
     pairs = [{"template_id": "doc2code-v1", "quality_ok": ok} for ok in (True, False, False, False)]
     weights = updated_weights(templates, {}, pairs, learning_rate=0.5)
     assert weights["doc2code-v1"] == pytest.approx(1.0 * (1 - 0.5 * 0.75))
-    assert weights["code2doc-v1"] == 1.0  # no evidence, no change
+    assert weights["code2doc-v2"] == 1.0  # no evidence, no change
 
 
 @pytest.mark.parametrize("text,error", [
@@ -109,3 +109,12 @@ def test_repository_without_functions_is_a_clear_error(tmp_path):
         Runner(cfg).run(["analyze", "label", "synthesize"])
     assert units_of(tmp_path / "repo")  # analyze itself was fine
     assert json.loads("[]") == []
+
+
+def test_a_code2doc_prompt_never_contains_its_answer(sample):
+    pairs, _ = run(sample, pairs_per_unit=4)
+    code2doc = [p for p in pairs if p["task"] == "code2doc"]
+    assert code2doc
+    for pair in code2doc:
+        question = pair["instruction"].split("Example output:", 1)[-1]  # past the few-shot example
+        assert pair["response"].splitlines()[0] not in question, pair["unit_id"]
