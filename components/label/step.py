@@ -75,6 +75,8 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
     rows: dict[str, dict[str, Any]] = {}
     for kinds in LEVELS:
         level = [u for u in units if u["kind"] in kinds][: cfg.limit or None]
+        if not level:
+            continue
 
         def kid_lines(u: dict[str, Any]) -> list[str]:
             return [child_summary(c, rows[c["unit_id"]]) for c in children[u["unit_id"]]
