@@ -87,7 +87,8 @@ def test_writer_killed_mid_multipart_upload_leaves_no_object(s3_server, s3_store
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=os.environ)
     try:
-        assert proc.stdout.readline().strip() == "part uploaded"
+        # minio uploads parts in parallel threads: two may print on one line
+        assert proc.stdout.readline().startswith("part uploaded")
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

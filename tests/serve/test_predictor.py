@@ -107,12 +107,6 @@ def test_bad_requests_get_4xx(server, body, status):
     assert r.status_code == status, r.text
 
 
-def test_server_stops_cleanly(server):
-    url, proc = server
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
-
-
 def test_the_served_adapter_can_be_the_label_steps_llm(server):
     """Closing the loop: label.backend=openai, label.base_url=<predictor>/openai/v1, label.model=<adapter>.
     The tiny random model cannot write the JSON answer, so units fail with the reason, counted, none lost."""
@@ -131,3 +125,9 @@ def test_the_served_adapter_can_be_the_label_steps_llm(server):
     assert all(r["source"] == "llm" and r["model"] == "docs" for r in answered)
     assert all(r["prompt_tokens"] > 0 and r["completion_tokens"] > 0 for r in answered)  # the predictor's usage
     assert all(r["status"] == "failed" and "JSON" in r["error"] for r in answered)
+
+
+def test_server_stops_cleanly(server):  # last: it stops the module's server
+    url, proc = server
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
