@@ -77,8 +77,8 @@ class RepotunePredictor(kserve.Model):
                                                   temperature=temperature if sample else None,
                                                   pad_token_id=self.tokenizer.pad_token_id, streamer=streamer)
                 else:
-                    if adapter is not None:
-                        self.model.set_adapter(adapter)
+                    if adapter is not None and self.model.active_adapter != adapter:
+                        self.model.set_adapter(adapter)  # ~6 ms even when already active: only on a switch
                     out = self.model.generate(**ids, max_new_tokens=max_tokens, do_sample=sample,
                                               temperature=temperature if sample else None,
                                               pad_token_id=self.tokenizer.pad_token_id, streamer=streamer)
