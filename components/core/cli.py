@@ -85,8 +85,9 @@ def run(
         if as_json:
             _print_json(manifest)
         else:
-            for step, record in manifest["steps"].items():
-                console.print(f"{step}: {record['status']} ({record.get('duration_s', 0):.1f}s)")
+            for step in STEP_NAMES:
+                if record := manifest["steps"].get(step):
+                    console.print(f"{step}: {record['status']} ({record.get('duration_s', 0):.1f}s)")
             console.print(f"run [bold]{cfg.run_id}[/bold] in {open_store(cfg.store).url}/runs/{cfg.run_id}/; "
                           f"KFP artifacts under {manifest['kfp_pipeline_root']}")
         return
