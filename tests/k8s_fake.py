@@ -6,12 +6,12 @@ delete with the status codes and Status bodies the API server uses, records ever
 from __future__ import annotations
 
 import copy
-import json
 import re
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.json_http import JsonServer
 
 PATH = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/?]+)"
                   r"(?:/(?P<name>[^/?]+))?")
@@ -36,17 +36,21 @@ class FakeKubernetes:
         self.requests: list[tuple[str, str, Any]] = []
         self.operators: dict[str, Callable[[dict[str, Any]], None]] = {}
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._http: JsonServer | None = None
+        self.url = ""
 
     def __enter__(self) -> FakeKubernetes:
-        self.thread.start()
+        # through a lambda: tests may replace self.handle to inject faults
+        self._http = JsonServer(lambda method, path, body: self.handle(method, path, body))
+        self.url = self._http.url
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
+
+    @property
+    def content_types(self) -> list[tuple[str, str | None]]:
+        return self._http.content_types
 
     def api_client(self) -> Any:
         from kubernetes import client
@@ -93,25 +97,3 @@ class FakeKubernetes:
                 self.objects.pop(key)
                 return 200, {"kind": "Status", "status": "Success"}
         return self._status(405, "MethodNotAllowed", method)
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
-                code, doc = fake.handle(self.command, self.path, body)
-                data = json.dumps(doc).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-        return Handler

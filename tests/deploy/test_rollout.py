@@ -4,8 +4,6 @@ predictor answering (or failing) the smoke request: create, canary update and pr
 rollback on a failed smoke request."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,6 +16,7 @@ from repotune.k8s import custom_objects_api
 from repotune.steps import StepContext
 from repotune.store import open_store
 from tests.crds import validate_custom_resource
+from tests.json_http import JsonServer
 from tests.k8s_fake import FakeKubernetes
 
 
@@ -26,48 +25,14 @@ class FakePredictor:
 
     def __init__(self):
         self.paths, self.fail_with, self.answer = [], None, "Add a and b."
-        fake = self
+        self.url = JsonServer(self._handle).url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                fake.paths.append(self.path)
-                code = fake.fail_with or 200
-                body = json.dumps({"choices": [{"message": {"role": "assistant", "content": fake.answer}}],
-                                   "usage": {"prompt_tokens": 9, "completion_tokens": 4}} if code == 200
-                                  else {"error": "model failed to load"}).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-class HeaderRecordingKubernetes(FakeKubernetes):
-    """Also records Content-Types: custom resources take no strategic merge, so a patch must be a merge patch."""
-
-    def __init__(self):
-        self.content_types: list[tuple[str, str | None]] = []
-        super().__init__()
-
-    def _handler(self):
-        base, fake = super()._handler(), self
-
-        class Handler(base):
-            def _serve(self):
-                fake.content_types.append((self.command, self.headers.get("Content-Type")))
-                super()._serve()
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-        return Handler
+    def _handle(self, method, path, body):
+        self.paths.append(path)
+        if self.fail_with:
+            return self.fail_with, {"error": "model failed to load"}
+        return 200, {"choices": [{"message": {"role": "assistant", "content": self.answer}}],
+                     "usage": {"prompt_tokens": 9, "completion_tokens": 4}}
 
 
 def _existing(k8s):
@@ -178,7 +143,7 @@ def test_a_failed_smoke_request_on_a_canary_rolls_back_to_the_previous_revision(
 
 def test_patches_are_merge_patches_and_the_promoted_object_still_validates():
     predictor = FakePredictor()
-    with HeaderRecordingKubernetes() as k8s:
+    with FakeKubernetes() as k8s:  # it records each request's Content-Type
         k8s.operators["inferenceservices"] = kserve_operator(predictor)
         _existing(k8s)
         _rollout(k8s).apply(inference_service("tinyshop", "ml", "s3://models/r2/adapter", gpus=1), 10,

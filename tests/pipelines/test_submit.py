@@ -2,55 +2,36 @@
 or creates the experiment and creates a run with the compiled pipeline and the run config as parameters."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from typer.testing import CliRunner
 
 from repotune.cli import app
+from tests.json_http import JsonServer
 
 
 class FakeKfp:
+    """The v2beta1 routes kfp.Client calls to create an experiment and a run; every request recorded."""
+
     def __init__(self):
         self.requests = []
-        fake = self
+        self.http = JsonServer(self._handle)
+        self.url = self.http.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def _reply(self, code, doc):
-                data = json.dumps(doc).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):
-                url = urlparse(self.path)
-                fake.requests.append(("GET", url.path, parse_qs(url.query)))
-                if url.path.endswith("/healthz"):
-                    return self._reply(200, {"multi_user": False})
-                if url.path.endswith("/experiments"):
-                    return self._reply(200, {"experiments": []})
-                return self._reply(404, {"error": "not found"})
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append(("POST", self.path, body))
-                if self.path.endswith("/experiments"):
-                    return self._reply(200, {"experiment_id": "exp-1", "display_name": body["display_name"]})
-                if self.path.endswith("/runs"):
-                    return self._reply(200, {"run_id": "run-42", "display_name": body["display_name"],
-                                             "experiment_id": body.get("experiment_id"), "state": "PENDING"})
-                return self._reply(404, {"error": "not found"})
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _handle(self, method, path, body):
+        url = urlparse(path)
+        self.requests.append((method, url.path, body if method == "POST" else parse_qs(url.query)))
+        if method == "GET" and url.path.endswith("/healthz"):
+            return 200, {"multi_user": False}
+        if method == "GET" and url.path.endswith("/experiments"):
+            return 200, {"experiments": []}
+        if method == "POST" and url.path.endswith("/experiments"):
+            return 200, {"experiment_id": "exp-1", "display_name": body["display_name"]}
+        if method == "POST" and url.path.endswith("/runs"):
+            return 200, {"run_id": "run-42", "display_name": body["display_name"],
+                         "experiment_id": body.get("experiment_id"), "state": "PENDING"}
+        return 404, {"error": "not found"}
 
 
 @pytest.fixture
@@ -58,7 +39,7 @@ def kfp_api(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # kfp.Client reads ~/.config/kfp/context.json
     fake = FakeKfp()
     yield fake
-    fake.server.shutdown()
+    fake.http.close()
 
 
 def test_submit_creates_the_experiment_and_a_run_with_the_config(kfp_api, tmp_path, monkeypatch):
