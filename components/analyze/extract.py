@@ -55,7 +55,7 @@ class Unit:
     parent: str | None = None  # qualified name of the enclosing class/file-level unit, None for file units
     facts: dict[str, Any] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
-    referenced: set[str] = field(default_factory=set)
+    referenced: set[str] = field(default_factory=set)  # the module-level names (globals, imports) it uses
 
 
 @dataclass
@@ -170,6 +170,9 @@ def _parameters(node: ts.Node) -> list[dict[str, str | None]]:
     for p in params.named_children if params is not None else []:
         if p.type in COMMENT_TYPES:
             continue
+        if p.type == "identifier":  # a bare name (most parameters): no fields to look up
+            out.append({"name": _text(p), "type": None, "default": None})
+            continue
         name = p.child_by_field_name("name") or p.child_by_field_name("pattern") or p.child_by_field_name("declarator")
         if name is None:
             idents = [c for c in p.named_children if c.type == "identifier"]
@@ -215,12 +218,14 @@ def _unit_kind(def_kind: str, node: ts.Node, enclosing: list[tuple[ts.Node, Unit
         return "method"
     if enclosing and enclosing[-1][1].kind == "class":
         return "method"
-    if "::" in name or _impl_type(node):
+    if "::" in name or (node.type == "function_item" and _impl_type(node)):
         return "method"
     return "function"
 
 
 def _impl_type(node: ts.Node) -> str | None:
+    if node.type != "function_item":  # only Rust functions live in impl blocks
+        return None
     parent = node.parent
     while parent is not None:
         if parent.type == "impl_item":
@@ -232,6 +237,8 @@ def _impl_type(node: ts.Node) -> str | None:
 
 
 def _go_receiver(node: ts.Node) -> str | None:
+    if node.type != "method_declaration":
+        return None
     receiver = node.child_by_field_name("receiver")
     if receiver is None:
         return None
@@ -247,10 +254,49 @@ def _names(text: str) -> set[str]:
     return set(IDENTIFIER.findall(text))
 
 
-def _member_free_names(text: str) -> list[str]:
+def _sorted(items) -> list:
+    return sorted(items) if items else []
+
+
+def _referenced_names(data: bytes, units: list[Unit], spans: list[tuple[int, int]], nested_in: list[int],
+                      keep: set[str]) -> None:
+    """Set each unit's referenced names among `keep`, innermost first: a unit scans only the code outside its nested units
+    and adds theirs, so every byte is scanned once however deep the nesting (a class no longer rescans its
+    methods). Cuts fall on token boundaries, so no identifier is split."""
+    inner: dict[int, list[int]] = {}
+    for i, outer in enumerate(nested_in):
+        if outer >= 0:
+            inner.setdefault(outer, []).append(i)
+    for i in range(len(units) - 1, -1, -1):
+        start, end = spans[i]
+        nested = [spans[k] for k in inner.get(i, ())]
+        if not nested or any(s < start or e > end for s, e in nested):
+            units[i].referenced = _names(units[i].code) & keep
+            continue
+        names: set[str] = set()
+        cursor = start
+        for s, e in sorted(nested):
+            if s > cursor:
+                names.update(IDENTIFIER.findall(data[cursor:s].decode("utf-8", "replace")))
+            cursor = max(cursor, e)
+        names.update(IDENTIFIER.findall(data[cursor:end].decode("utf-8", "replace")))
+        names &= keep
+        for k in inner[i]:
+            names |= units[k].referenced
+        units[i].referenced = names
+
+
+FREE_NAME = re.compile(r"(?<![.\w])([A-Za-z_]\w*)(?!\s*[\w])")
+STRING = re.compile(r"(['\"]).*?\1")
+NOT_NAMES = frozenset({"True", "False", "None", "null", "true", "false", "nil", "self", "this", "new", "await"})
+
+
+@functools.lru_cache(maxsize=65536)
+def _member_free_names(text: str) -> tuple[str, ...]:
     """Names read by an expression, without member names: `os.environ.get(x)` reads os and x."""
-    return sorted(set(re.findall(r"(?<![.\w])([A-Za-z_]\w*)(?!\s*[\w])", re.sub(r"(['\"]).*?\1", "", text)))
-                  - {"True", "False", "None", "null", "true", "false", "nil", "self", "this", "new", "await"})
+    if text.isascii() and text.isidentifier():  # the common `x = y`: no regex needed
+        return () if text in NOT_NAMES else (text,)
+    return tuple(sorted(set(FREE_NAME.findall(STRING.sub("", text))) - NOT_NAMES))
 
 
 @dataclass
@@ -339,25 +385,36 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
             next_def += 1
         while open_defs and definitions[open_defs[-1]][1].end_byte <= start_byte:
             open_defs.pop()
-        for i in open_defs:
-            scope = scopes[i]
-            if capture == "call":
-                scope.calls.append(_callee(node))
-            elif capture == "raise":
-                scope.raised.add(_text(node).rsplit(".", 1)[-1])
-            elif capture == "catch":
-                scope.caught.add(_text(node).rsplit(".", 1)[-1])
-            elif capture == "ds":
-                label = DATA_STRUCTURES.get(node.type, node.type)
-                scope.data_structures[label] = scope.data_structures.get(label, 0) + 1
-            elif capture == "assign":
-                reads = scope.assignments.setdefault(_text(node), set())
-                reads.update(_member_free_names(_text(value)))
+        if not open_defs:
+            continue
+        # the capture's payload is computed once, then credited to each enclosing definition
+        if capture == "call":
+            callee = _callee(node)
+            for i in open_defs:
+                scopes[i].calls.append(callee)
+        elif capture == "raise" or capture == "catch":
+            exception = _text(node).rsplit(".", 1)[-1]
+            for i in open_defs:
+                (scopes[i].raised if capture == "raise" else scopes[i].caught).add(exception)
+        elif capture == "ds":
+            label = DATA_STRUCTURES.get(node.type, node.type)
+            for i in open_defs:
+                counts = scopes[i].data_structures
+                counts[label] = counts.get(label, 0) + 1
+        elif capture == "assign":
+            target, reads = _text(node), _member_free_names(_text(value))
+            for i in open_defs:
+                scopes[i].assignments.setdefault(target, set()).update(reads)
 
     enclosing: list[tuple[ts.Node, Unit, _Scope]] = []
+    spans: list[tuple[int, int]] = []  # each definition's code, in bytes
+    nested_in: list[int] = []  # index of the innermost enclosing definition, -1 at top level
+    positions: dict[int, int] = {}
     for (def_kind, node, name_node), scope in zip(definitions, scopes, strict=True):
         while enclosing and not _in(node, enclosing[-1][0]):
             enclosing.pop()
+        nested_in.append(positions[id(enclosing[-1][2])] if enclosing else -1)
+        positions[id(scope)] = len(spans)
         name = _text(name_node)
         if enclosing:
             enclosing[-1][2].members.append(name)
@@ -374,25 +431,30 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
             parent_units = [u for u in result.units if u.kind == "class" and u.name == owner]
             parent = parent_units[0].qualified_name if parent_units else path
         source_node = node.parent if node.parent is not None and node.parent.type == "decorated_definition" else node
-        code = data[source_node.start_byte:node.end_byte].decode("utf-8", "replace")
+        code_start = source_node.start_byte
         if kind in ("function", "method"):
             # A callable's own code starts at its line (keep the indentation of the first line for style facts).
-            line_start = data.rfind(b"\n", 0, source_node.start_byte) + 1
-            code = data[line_start:node.end_byte].decode("utf-8", "replace")
+            code_start = data.rfind(b"\n", 0, code_start) + 1
+        spans.append((code_start, node.end_byte))
+        code = data[code_start:node.end_byte].decode("utf-8", "replace")
         docstring = _python_docstring(node) if language == "python" else _leading_comment(node)
         unit = Unit(kind, name, f"{path}::{qualified}", path, language, source_node.start_point[0] + 1,
                     node.end_point[0] + 1, code, _signature(node, data), docstring, parent)
         unit.calls = scope.calls
-        unit.referenced = _names(code)
         unit.facts = {"_scope": scope, "_node": node}  # completed below, once members are known
         result.units.append(unit)
         enclosing.append((node, unit, scope))
 
-    line_stats = LineStats(text, language)
+    # Only module-level names matter to what a unit references (assembled context, globals and imports used).
+    imported = [(i, i.rsplit(".", 1)[-1].rsplit("/", 1)[-1]) for i in result.imports]
+    global_names = set(result.globals)
+    _referenced_names(data, result.units[1:], spans, nested_in, global_names.union(n for _, n in imported))
+    line_stats = LineStats(text, language, data)
     for unit in result.units[1:]:
         scope, node = unit.facts.pop("_scope"), unit.facts.pop("_node")
         params = _parameters(node) if unit.kind != "class" else []
-        raised, caught = sorted(scope.raised), sorted(scope.caught)
+        raised, caught = _sorted(scope.raised), _sorted(scope.caught)
+        referenced = unit.referenced
         unit.facts = {
             "structure": {
                 "elements": {"kind": unit.kind, "name": unit.name, "signature": unit.signature,
@@ -402,15 +464,16 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
             },
             "dependencies": {
                 "variable": {"assignments": {k: sorted(v) for k, v in sorted(scope.assignments.items())},
-                             "globals_used": sorted(unit.referenced & set(result.globals))},
+                             "globals_used": _sorted(referenced & global_names)},
                 "functional": {"calls": unit.calls},
-                "module": {"imports_used": sorted(i for i in result.imports
-                                                  if i.rsplit(".", 1)[-1].rsplit("/", 1)[-1] in unit.referenced)},
+                "module": {"imports_used": sorted(i for i, name in imported if name in referenced)
+                           if referenced else []},
             },
             "architecture": {
                 "design_pattern": pattern_hints(unit.kind, unit.name, scope.members, unit.calls, unit.code),
                 "data_structures": dict(sorted(scope.data_structures.items())),
-                "exceptions": {"raised": raised, "caught": caught, "propagated": sorted(set(raised) - set(caught))},
+                "exceptions": {"raised": raised, "caught": caught,
+                               "propagated": _sorted(set(raised) - set(caught)) if raised else []},
                 "inputs_outputs": io_facts(params, _returns(node), unit.calls, unit.code, language),
             },
             "format": line_stats.format_facts(unit.start_line, unit.end_line, unit.docstring,

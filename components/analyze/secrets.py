@@ -45,6 +45,38 @@ STRING_LITERAL = re.compile(r"(['\"])(?P<value>[A-Za-z0-9+/=_-]{24,})\1")
 PLACEHOLDER = re.compile(r"(?i)^(?:x+|\*+|changeme|password|example|dummy|test|your[\w-]*|<[^>]*>|\$\{?\w+\}?)$")
 
 
+ASSIGNED_KEYWORDS = ("passw", "pwd", "secret", "token", "api", "access", "auth")  # where an ASSIGNED match can start
+
+
+def _sub_assigned(text: str, replace) -> str:
+    """ASSIGNED.sub(replace, text), trying the pattern only where one of its keywords starts.
+
+    A case-insensitive alternation scanned at every position was the costliest regex of the step (many files
+    say "token" somewhere); str.find over a lowercase copy finds the few places worth trying. Lowercasing keeps
+    positions only for ASCII text, so other text takes the plain scan."""
+    if not text.isascii():
+        return ASSIGNED.sub(replace, text) if any(m in text for m in ASSIGNED_MARKERS) else text
+    lower = text.lower()
+    starts = []
+    for keyword in ASSIGNED_KEYWORDS:
+        at = lower.find(keyword)
+        while at >= 0:
+            starts.append(at)
+            at = lower.find(keyword, at + 1)
+    if not starts:
+        return text
+    out, done = [], 0
+    for at in sorted(set(starts)):
+        if at < done:
+            continue
+        match = ASSIGNED.match(text, at)
+        if match:
+            out.append(text[done:at])
+            out.append(replace(match))
+            done = match.end()
+    return "".join(out) + text[done:] if out else text
+
+
 def shannon_entropy(text: str) -> float:
     counts = Counter(text)
     return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
@@ -87,8 +119,7 @@ def redact(text: str | None, counts: Counter | None = None) -> str | None:
         start, end = match.span("value")
         return match.group(0)[: start - match.start()] + "[REDACTED:password_assignment]" + match.group(0)[end - match.start():]
 
-    if any(m in text for m in ASSIGNED_MARKERS):
-        text = ASSIGNED.sub(assigned, text)
+    text = _sub_assigned(text, assigned)
 
     def entropy(match: re.Match[str]) -> str:
         value = match.group("value")
