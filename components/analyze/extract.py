@@ -17,7 +17,7 @@ import tree_sitter_language_pack as tslp
 
 from collections import Counter
 
-from repotune.analyze.facts import LineStats, file_facts, format_facts, io_facts, pattern_hints
+from repotune.analyze.facts import DEFINED_NAME, LineStats, file_facts, io_facts, pattern_hints
 from repotune.analyze.languages import FULL_LANGUAGES, query_source
 from repotune.analyze.secrets import redact
 
@@ -108,9 +108,9 @@ def _python_docstring(node: ts.Node) -> str | None:
     body = node.child_by_field_name("body")
     if body is None or body.named_child_count == 0:
         return None
-    first = body.named_children[0]
+    first = body.named_child(0)
     if first.type == "expression_statement" and first.named_child_count:
-        first = first.named_children[0]
+        first = first.named_child(0)
     if first.type == "string":
         raw = _text(first)
         return _clean_doc(re.sub(r'^[rRbBuUfF]*("""|\'\'\'|"|\')|("""|\'\'\'|"|\')$', "", raw))
@@ -246,12 +246,7 @@ def _go_receiver(node: ts.Node) -> str | None:
     return _text(types[0]) if types else None
 
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
-
-
-def _names(text: str) -> set[str]:
-    """Identifiers in a piece of code (a regex over the text is far cheaper than walking its nodes)."""
-    return set(IDENTIFIER.findall(text))
+IDENTIFIER_BYTES = re.compile(rb"[A-Za-z_][A-Za-z_0-9]*")
 
 
 def _sorted(items) -> list:
@@ -260,9 +255,12 @@ def _sorted(items) -> list:
 
 def _referenced_names(data: bytes, units: list[Unit], spans: list[tuple[int, int]], nested_in: list[int],
                       keep: set[str]) -> None:
-    """Set each unit's referenced names among `keep`, innermost first: a unit scans only the code outside its nested units
-    and adds theirs, so every byte is scanned once however deep the nesting (a class no longer rescans its
-    methods). Cuts fall on token boundaries, so no identifier is split."""
+    """Set each unit's referenced names among `keep`, innermost first: a unit scans only the code outside its
+    nested units and adds theirs, so every byte is scanned once however deep the nesting (a class no longer
+    rescans its methods). Cuts fall on token boundaries, so no identifier is split. The scan runs over the bytes
+    in place (pos/endpos: no slice, no decode); identifiers are ASCII, so bytes and text agree."""
+    wanted = {name.encode() for name in keep}
+    found: list[set[bytes]] = [set()] * len(units)
     inner: dict[int, list[int]] = {}
     for i, outer in enumerate(nested_in):
         if outer >= 0:
@@ -271,19 +269,21 @@ def _referenced_names(data: bytes, units: list[Unit], spans: list[tuple[int, int
         start, end = spans[i]
         nested = [spans[k] for k in inner.get(i, ())]
         if not nested or any(s < start or e > end for s, e in nested):
-            units[i].referenced = _names(units[i].code) & keep
+            found[i] = wanted.intersection(IDENTIFIER_BYTES.findall(data, start, end))
             continue
-        names: set[str] = set()
+        names: set[bytes] = set()
         cursor = start
         for s, e in sorted(nested):
             if s > cursor:
-                names.update(IDENTIFIER.findall(data[cursor:s].decode("utf-8", "replace")))
+                names.update(IDENTIFIER_BYTES.findall(data, cursor, s))
             cursor = max(cursor, e)
-        names.update(IDENTIFIER.findall(data[cursor:end].decode("utf-8", "replace")))
-        names &= keep
+        names.update(IDENTIFIER_BYTES.findall(data, cursor, end))
+        names &= wanted
         for k in inner[i]:
-            names |= units[k].referenced
-        units[i].referenced = names
+            names |= found[k]
+        found[i] = names
+    for unit, names in zip(units, found, strict=True):
+        unit.referenced = {name.decode() for name in names}
 
 
 FREE_NAME = re.compile(r"(?<![.\w])([A-Za-z_]\w*)(?!\s*[\w])")
@@ -328,12 +328,12 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
     text = redact(text, found) or ""
     result.secrets = dict(found)
     data = text.encode("utf-8")
-    lines = text.splitlines()
-    file_unit = Unit("file", path.rsplit("/", 1)[-1], path, path, language, 1, max(len(lines), 1), text)
+    line_stats = LineStats(text, language, data)
+    file_unit = Unit("file", path.rsplit("/", 1)[-1], path, path, language, 1, len(line_stats.lengths), text)
     result.units.append(file_unit)
     if language not in FULL_LANGUAGES:
         file_unit.facts = file_facts(path, text, language, [], [])
-        file_unit.facts["format"] = format_facts(text, None, language)
+        file_unit.facts["format"] = line_stats.format_facts(1, len(line_stats.lengths), None, DEFINED_NAME.findall(text))
         return result
 
     tree = _parser(language).parse(data)
@@ -365,7 +365,7 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
 
     # Module-level names (globals) for assembled context.
     for child in root.named_children:
-        target = child.named_children[0] if child.type in ("expression_statement", "lexical_declaration",
+        target = child.named_child(0) if child.type in ("expression_statement", "lexical_declaration",
                                                            "declaration", "const_declaration", "var_declaration",
                                                            "static_item", "const_item") and child.named_child_count else child
         fields = DEF_FIELDS.get(target.type)
@@ -375,15 +375,17 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
     # One ordered pass: each capture is credited to every definition enclosing it (nesting is shallow).
     definitions.sort(key=lambda d: (d[1].start_byte, -d[1].end_byte))
     scopes = [_Scope() for _ in definitions]
+    def_starts = [d[1].start_byte for d in definitions] + [len(data) + 1]  # a sentinel ends the scan
+    def_ends = [d[1].end_byte for d in definitions]
     open_defs: list[int] = []
     next_def = 0
     for start_byte, capture, node, value in events:
-        while next_def < len(definitions) and definitions[next_def][1].start_byte <= start_byte:
-            while open_defs and definitions[open_defs[-1]][1].end_byte <= definitions[next_def][1].start_byte:
+        while def_starts[next_def] <= start_byte:
+            while open_defs and def_ends[open_defs[-1]] <= def_starts[next_def]:
                 open_defs.pop()
             open_defs.append(next_def)
             next_def += 1
-        while open_defs and definitions[open_defs[-1]][1].end_byte <= start_byte:
+        while open_defs and def_ends[open_defs[-1]] <= start_byte:
             open_defs.pop()
         if not open_defs:
             continue
@@ -449,7 +451,6 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
     imported = [(i, i.rsplit(".", 1)[-1].rsplit("/", 1)[-1]) for i in result.imports]
     global_names = set(result.globals)
     _referenced_names(data, result.units[1:], spans, nested_in, global_names.union(n for _, n in imported))
-    line_stats = LineStats(text, language, data)
     for unit in result.units[1:]:
         scope, node = unit.facts.pop("_scope"), unit.facts.pop("_node")
         params = _parameters(node) if unit.kind != "class" else []

@@ -10,12 +10,14 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections import Counter
 from functools import reduce
 import operator
 from itertools import accumulate
 from operator import methodcaller
 from typing import Any
 
+import ahocorasick_rs
 import numpy as np
 
 ASPECTS = {
@@ -40,6 +42,9 @@ PY_MAIN = re.compile(r"if __name__ == ['\"]__main__['\"]")
 C_MAIN = re.compile(r"\bint main\s*\(")
 CLI_WORDS = ("argparse", "click", "typer", "docopt", "commander", "yargs", "flag.Parse", "clap", "cobra")
 CLI_MARKERS = re.compile(r"\b(argparse|click|typer|docopt|commander|yargs|flag\.Parse|clap|cobra)\b")
+# Literals that gate the file-level regexes, found in one pass (a substring search each was a scan each).
+FILE_MARKER_SEARCH = ahocorasick_rs.AhoCorasick(
+    [*CLI_WORDS, "__main__", "func main(", "fn main(", "static void main", "int main"])
 
 
 @functools.lru_cache(maxsize=65536)
@@ -145,10 +150,7 @@ class LineStats:
         space_lines = self._spaced[b] - self._spaced[a]
         comment_lines = self._comments[b] - self._comments[a]
         spaces = set(self._spaces[a:b]) if space_lines else ()
-        conventions: dict[str, int] = {}
-        for name in names:
-            convention = naming_convention(name)
-            conventions[convention] = conventions.get(convention, 0) + 1
+        conventions = Counter(map(naming_convention, names))
         return {
             "style": {"naming": dict(sorted(conventions.items())), "max_line_length": max(lengths),
                       "mean_line_length": round((self._nonblank_chars[b] - self._nonblank_chars[a]) / max(nonblank, 1), 1),
@@ -162,11 +164,7 @@ class LineStats:
         }
 
 
-def format_facts(code: str, docstring: str | None, language: str | None) -> dict[str, Any]:
-    """Format facts of a piece of code on its own (files; units use LineStats slices)."""
-    names = re.findall(r"\b(?:def|function|func|fn|class|let|const|var)\s+([A-Za-z_]\w*)", code)
-    stats = LineStats(code, language)
-    return stats.format_facts(1, len(stats.lengths), docstring, names)
+DEFINED_NAME = re.compile(r"\b(?:def|function|func|fn|class|let|const|var)\s+([A-Za-z_]\w*)")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -243,18 +241,19 @@ FACTORY_NAME = re.compile(r"(create|make|build|new)_?[A-Za-z]")
 INTERFACE = re.compile(r"\b(Protocol|ABC|interface)\b")
 
 
-def has_entry_point(text: str) -> bool:
-    # literal checks: a regex alternation over the whole file was the costliest line of the step
-    return ("__main__" in text and bool(PY_MAIN.search(text))) or "func main(" in text or "fn main(" in text \
-        or "static void main" in text or ("int main" in text and bool(C_MAIN.search(text)))
+def has_entry_point(text: str, markers: set[str] | None = None) -> bool:
+    """markers: which of FILE_MARKERS occur in text, when already known."""
+    markers = set(FILE_MARKER_SEARCH.find_matches_as_strings(text, overlapping=True)) if markers is None else markers
+    return ("__main__" in markers and bool(PY_MAIN.search(text))) or "func main(" in markers \
+        or "fn main(" in markers or "static void main" in markers or ("int main" in markers and bool(C_MAIN.search(text)))
 
 
-def file_role(path: str, text: str) -> str:
+def file_role(path: str, entry_point: bool) -> str:
     if TEST_PATH.search(path):
         return "test"
     if CONFIG_NAMES.search(path):
         return "config"
-    if has_entry_point(text) or path.rsplit("/", 1)[-1] in ("__main__.py", "main.go", "main.rs", "cli.py"):
+    if entry_point or path.rsplit("/", 1)[-1] in ("__main__.py", "main.go", "main.rs", "cli.py"):
         return "entry_point"
     if path.lower().endswith((".md", ".rst", ".txt")):
         return "docs"
@@ -282,14 +281,16 @@ def exported_api(language: str | None, callables: list[Any], text: str) -> list[
 
 def file_facts(path: str, text: str, language: str | None, imports: list[str],
                callables: list[Any]) -> dict[str, Any]:
-    role = file_role(path, text)
-    entry = has_entry_point(text)
+    markers = set(FILE_MARKER_SEARCH.find_matches_as_strings(text, overlapping=True))
+    entry = has_entry_point(text, markers)
+    role = file_role(path, entry)
+    cli = not markers.isdisjoint(CLI_WORDS) and bool(CLI_MARKERS.search(text))
     return {
         "structure": {
             "elements": {"kind": "file", "functions": [u.name for u in callables if u.kind == "function"],
                          "methods": [u.qualified_name.split("::", 1)[-1] for u in callables if u.kind == "method"],
                          "classes": [u.name for u in callables if u.kind == "class"], "lines": text.count("\n") + 1},
-            "file_role": {"role": role, "entry_point": entry, "cli": any(m in text for m in CLI_WORDS) and bool(CLI_MARKERS.search(text))},
+            "file_role": {"role": role, "entry_point": entry, "cli": cli},
             "core_task": {"exported_api": exported_api(language, callables, text)},
         },
         "dependencies": {"module": {"imports": imports}},

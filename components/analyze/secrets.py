@@ -10,6 +10,8 @@ import math
 import re
 from collections import Counter
 
+import ahocorasick_rs
+
 # (kind, pattern, literal markers): a pattern runs only when one of its markers occurs in the text, so the
 # common case (no secret at all) costs a few substring searches instead of a regex scan per format.
 PATTERNS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
@@ -46,27 +48,23 @@ PLACEHOLDER = re.compile(r"(?i)^(?:x+|\*+|changeme|password|example|dummy|test|y
 
 
 ASSIGNED_KEYWORDS = ("passw", "pwd", "secret", "token", "api", "access", "auth")  # where an ASSIGNED match can start
+# One Aho-Corasick pass finds every marker (or keyword) at once; a substring search per marker scanned the
+# whole file some thirty times.
+MARKER_SEARCH = ahocorasick_rs.AhoCorasick(sorted({m for _, _, markers in PATTERNS for m in markers}))
+KEYWORD_SEARCH = ahocorasick_rs.AhoCorasick(list(ASSIGNED_KEYWORDS))
 
 
 def _sub_assigned(text: str, replace) -> str:
     """ASSIGNED.sub(replace, text), trying the pattern only where one of its keywords starts.
 
     A case-insensitive alternation scanned at every position was the costliest regex of the step (many files
-    say "token" somewhere); str.find over a lowercase copy finds the few places worth trying. Lowercasing keeps
+    say "token" somewhere); the keywords' places in a lowercase copy are the few worth trying. Lowercasing keeps
     positions only for ASCII text, so other text takes the plain scan."""
     if not text.isascii():
         return ASSIGNED.sub(replace, text) if any(m in text for m in ASSIGNED_MARKERS) else text
-    lower = text.lower()
-    starts = []
-    for keyword in ASSIGNED_KEYWORDS:
-        at = lower.find(keyword)
-        while at >= 0:
-            starts.append(at)
-            at = lower.find(keyword, at + 1)
-    if not starts:
-        return text
+    starts = sorted({start for _, start, _ in KEYWORD_SEARCH.find_matches_as_indexes(text.lower(), overlapping=True)})
     out, done = [], 0
-    for at in sorted(set(starts)):
+    for at in starts:
         if at < done:
             continue
         match = ASSIGNED.match(text, at)
@@ -102,8 +100,9 @@ def redact(text: str | None, counts: Counter | None = None) -> str | None:
             return f"[REDACTED:{kind}]" + "\n" * match.group(0).count("\n")
         return sub
 
+    present = set(MARKER_SEARCH.find_matches_as_strings(text, overlapping=True))
     for kind, pattern, markers in PATTERNS:
-        if not any(m in text for m in markers):
+        if present.isdisjoint(markers):
             continue
         if kind == "aws_secret_access_key":
             text = pattern.sub(lambda m: m.group(1) + replace(kind)(m), text)
