@@ -55,8 +55,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=512, help="function/method units to label per run")
     args = parser.parse_args()
     from repotune.analyze.discover import discover
-    from repotune.analyze.repository import assemble
-    from repotune.analyze.step import analyze_files
+    from repotune.analyze.step import analyze_repository
     from repotune.label.config import LabelConfig
     from repotune.label.step import label_units
     from repotune.store import LocalStore
@@ -65,8 +64,7 @@ def main() -> None:
 
     root = Path(repotune.__file__).parents[1]  # repotune's own code is the corpus
     files = [f for f in discover(root, ["**/samples/**"], 1_000_000).files if f[1] == "python"]
-    base = [u for u in assemble("repotune", analyze_files(files, use_ray=False, workers=None, batch_size=8)).units
-            if u["kind"] in ("function", "method")]
+    base = [u for u in analyze_repository(files, "repotune").units if u["kind"] in ("function", "method")]
     # enough distinct requests for the largest concurrency: copies of the units under new ids (new cache keys)
     units = [{**u, "unit_id": f"{u['unit_id']}-{i}"} for i in range(-(-args.units // len(base))) for u in base]
     units = units[: args.units]

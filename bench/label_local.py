@@ -28,15 +28,13 @@ def main() -> None:
 
     torch.set_num_threads(2)
     from repotune.analyze.discover import discover
-    from repotune.analyze.repository import assemble
-    from repotune.analyze.step import analyze_files
+    from repotune.analyze.step import analyze_repository
     from repotune.label.config import LabelConfig
     from repotune.label.local import LocalModelWriter
     from repotune.label.step import label_units
 
     files = [f for f in discover(Path(args.source), [], 1_000_000).files if f[1]]
-    units = [u for u in assemble(Path(args.source).name, analyze_files(files, use_ray=False, workers=None,
-                                                                      batch_size=8)).units
+    units = [u for u in analyze_repository(files, Path(args.source).name).units
              if u["kind"] in ("function", "method") and u["docstring"] and len(u["code"]) < 1500]
     random.Random(0).shuffle(units)
     units = units[: args.units]

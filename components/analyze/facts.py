@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections import Counter
-from functools import reduce
 import operator
 from itertools import accumulate
 from operator import methodcaller
@@ -149,14 +147,17 @@ class LineStats:
         tabs = self._tabs[b] - self._tabs[a]
         space_lines = self._spaced[b] - self._spaced[a]
         comment_lines = self._comments[b] - self._comments[a]
-        spaces = set(self._spaces[a:b]) if space_lines else ()
-        conventions = Counter(map(naming_convention, names))
+        spaces = set(self._spaces[a:b]) if space_lines else ()  # 0 (blank, tab-indented) leaves the gcd as is
+        conventions: dict[str, int] = {}
+        for name in names:
+            convention = naming_convention(name)
+            conventions[convention] = conventions.get(convention, 0) + 1
         return {
             "style": {"naming": dict(sorted(conventions.items())), "max_line_length": max(lengths),
                       "mean_line_length": round((self._nonblank_chars[b] - self._nonblank_chars[a]) / max(nonblank, 1), 1),
                       "lines": len(lengths)},
             "indentation": {"unit": "tabs" if tabs > space_lines else "spaces" if space_lines else "none",
-                            "width": reduce(math.gcd, (i for i in spaces if i > 0), 0) or None,
+                            "width": math.gcd(*spaces) or None,
                             "mixed": bool(tabs and space_lines)},
             "comments": {"comment_lines": comment_lines,
                          "density": round(comment_lines / max(nonblank, 1), 3),

@@ -1,167 +1,130 @@
-"""From per-file analyses to the repository's units and graph: stable ids, call resolution, assembled context,
-directory and repository units, duplicates, and secret redaction of every text field."""
+"""From every file's rows to the repository's units and graph: call resolution, assembled context, directory
+and repository units, duplicates. The per-file work (ids, facts JSON, signatures) is done in `rows`."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from datasketch import MinHash, MinHashLSH
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasketch import MinHashLSH
 
-from repotune.analyze.extract import FileAnalysis, Unit, content_hash
+from repotune.analyze.extract import FileAnalysis, content_hash
 from repotune.analyze.facts import TEST_PATH
+from repotune.analyze.rows import (CALLABLE_KINDS, INTERNAL_CALLS, INTERNAL_CALLS_JSON, UNIT_SCHEMA, classify_import,
+                                   directory_id, file_rows, internal_module_names, module_names, rows_table, unit_id)
 from repotune.analyze.secrets import redact
+from repotune.analyze.similarity import from_signature, minhash
 
-STDLIB = set(sys.stdlib_module_names)
-NODE_BUILTINS = {"fs", "path", "http", "https", "os", "url", "crypto", "util", "events", "stream", "child_process"}
+__all__ = ["RepositoryAnalysis", "assemble", "classify_import", "link", "minhash", "module_names", "unit_id"]
+
+# Columns link() reads into Python; the large ones (code, docstrings, signatures) stay in Arrow.
+LINK_COLUMNS = ["unit_id", "kind", "language", "path", "name", "qualified_name", "content_hash", "facts", "_skip",
+                "_parse_errors", "_secrets", "_imports", "_calls", "_context_parts", "_defuse", "_callee_line",
+                "_signature", "_fix_facts"]
 
 
 @dataclass
 class RepositoryAnalysis:
-    units: list[dict[str, Any]]
+    table: pa.Table  # units.parquet (UNIT_SCHEMA)
     edges: list[dict[str, Any]]
     stats: dict[str, Any] = field(default_factory=dict)
+    skipped: Counter = field(default_factory=Counter)  # files the analysis could not read, by reason
+    files_with_parse_errors: int = 0
 
-
-def unit_id(repository: str, path: str, qualified_name: str, chash: str) -> str:
-    return hashlib.sha256(f"{repository}\0{path}\0{qualified_name}\0{chash}".encode()).hexdigest()[:24]
-
-
-def _module_names(path: str) -> set[str]:
-    """Names under which other files may import this one (python dotted, js relative-less, go/rust dirs)."""
-    stem = path.rsplit(".", 1)[0]
-    names = {stem.replace("/", "."), stem.rsplit("/", 1)[-1]}
-    if stem.endswith("/__init__"):
-        names |= {stem[: -len("/__init__")].replace("/", "."), stem[: -len("/__init__")].rsplit("/", 1)[-1]}
-    if "/" in path:
-        names.add(path.rsplit("/", 1)[0].replace("/", "."))
-    return names
-
-
-def classify_import(module: str, language: str | None, internal_modules: set[str]) -> str:
-    head = module.lstrip(".").split(".")[0].split("/")[0].split("::")[0]
-    if module.startswith((".", "crate", "self", "super")) or module in internal_modules or head in internal_modules:
-        return "internal"
-    if language == "python" and head in STDLIB:
-        return "stdlib"
-    if language in ("javascript", "typescript", "tsx") and (head in NODE_BUILTINS or head.startswith("node:")):
-        return "stdlib"
-    if language == "go" and "." not in head:
-        return "stdlib"
-    if language == "rust" and head in ("std", "core", "alloc"):
-        return "stdlib"
-    if language == "java" and head in ("java", "javax"):
-        return "stdlib"
-    if language in ("c", "cpp") and "." not in module and "/" not in module:
-        return "stdlib"
-    return "third_party"
-
-
-def minhash(text: str, num_perm: int = 64) -> MinHash:
-    """MinHash of a text's word 3-shingles: the one similarity signature of units, pairs and examples."""
-    tokens = text.split()
-    shingles = {" ".join(tokens[i:i + 3]) for i in range(max(len(tokens) - 2, 1))}
-    m = MinHash(num_perm=num_perm, seed=1)
-    for s in shingles:
-        m.update(s.encode())
-    return m
+    @cached_property
+    def units(self) -> list[dict[str, Any]]:
+        return self.table.to_pylist()
 
 
 def assemble(repository: str, files: list[FileAnalysis], *, context_tokens: int = 512,
              near_duplicate_threshold: float = 0.9, num_perm: int = 64, readme: str | None = None) -> RepositoryAnalysis:
-    """The repository's units and edges, deterministic for the same input."""
+    """The repository's units and edges from analysed files, in this process; deterministic for the same input."""
     files = sorted(files, key=lambda f: f.path)
-    internal = set().union(*(_module_names(f.path) for f in files)) if files else set()
-    by_name: dict[str, list[Unit]] = defaultdict(list)
-    for f in files:
-        for u in f.units:
-            if u.kind in ("function", "method", "class"):
-                by_name[u.name].append(u)
+    internal = internal_module_names([f.path for f in files])
+    rows = [row for i, f in enumerate(files) for row in file_rows(f, repository, i, internal, num_perm)]
+    return link(repository, rows_table(rows), context_tokens=context_tokens,
+                near_duplicate_threshold=near_duplicate_threshold, num_perm=num_perm, readme=readme)
 
-    ids: dict[int, str] = {}
-    for f in files:
-        for u in f.units:
-            ids[id(u)] = unit_id(repository, u.path, u.qualified_name, content_hash(u.code))
-    qualified_to_id = {(u.path, u.qualified_name): ids[id(u)] for f in files for u in f.units}
 
-    def resolve(callee: str, caller: Unit) -> Unit | None:
-        name = callee.rsplit(".", 1)[-1].rsplit("::", 1)[-1]
-        candidates = by_name.get(name, [])
-        same_file = [c for c in candidates if c.path == caller.path]
-        return (same_file or candidates or [None])[0]
+def link(repository: str, table: pa.Table, *, context_tokens: int = 512, near_duplicate_threshold: float = 0.9,
+         num_perm: int = 64, readme: str | None = None) -> RepositoryAnalysis:
+    """Finish the rows of every file (ROW_SCHEMA, any order): resolve calls, write contexts and internal calls,
+    mark duplicates, add directory and repository units."""
+    table = table.take(pc.sort_indices(table, sort_keys=[("_file", "ascending"), ("_order", "ascending")]))
+    skipped_rows = pc.is_valid(table["_skip"])
+    skipped = Counter(table.filter(skipped_rows)["_skip"].to_pylist())
+    table = table.filter(pc.invert(skipped_rows))
+    rows = table.select(LINK_COLUMNS).to_pylist()
+
+    first_of_name: dict[str, int] = {}
+    first_in_file: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(rows):
+        if r["kind"] in CALLABLE_KINDS:
+            first_of_name.setdefault(r["name"], i)
+            first_in_file.setdefault((r["name"], r["path"]), i)
 
     edges: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
+    facts, contexts = [], []
+    budget_chars = context_tokens * 4  # about four characters per token
+    for i, r in enumerate(rows):
+        uid = r["unit_id"]
+        for imported in r["_imports"] or ():
+            edges.append({"src": uid, "dst": imported["dst"], "kind": "import", "internal": imported["internal"],
+                          "order": 0})
+        if r["kind"] not in ("function", "method"):
+            facts.append(r["facts"])
+            contexts.append("")
+            continue
+        resolved = []
+        for order, callee in enumerate(r["_calls"]):
+            name = callee.rsplit(".", 1)[-1].rsplit("::", 1)[-1]
+            target = first_in_file.get((name, r["path"]), first_of_name.get(name))
+            edges.append({"src": uid, "dst": rows[target]["unit_id"] if target is not None else callee, "kind": "call",
+                          "internal": target is not None, "order": order})
+            if target is not None:
+                resolved.append(target)
+        edges.extend({"src": uid, "dst": d, "kind": "defuse", "internal": True, "order": 0} for d in r["_defuse"])
+        internal_calls = sorted({rows[t]["qualified_name"] for t in resolved})
+        facts.append(_with_internal_calls(r["facts"], internal_calls, r["_fix_facts"]))
+        parts = r["_context_parts"] + [rows[t]["_callee_line"] for t in resolved if t != i and rows[t]["_callee_line"]]
+        contexts.append(redact(_within_budget(parts, budget_chars)))
+
+    duplicate_of, duplicates = _duplicates(rows, near_duplicate_threshold, num_perm)
+    units = table.select(UNIT_SCHEMA.names)
+    for name, values in (("facts", facts), ("context", contexts), ("duplicate_of", duplicate_of)):
+        units = units.set_column(UNIT_SCHEMA.get_field_index(name), name, pa.array(values, pa.string()))
+    file_rows_ = [r for r in rows if r["kind"] == "file"]
+    extra = _directory_units(repository, file_rows_, readme)
+    units = pa.concat_tables([units, pa.Table.from_pylist(extra, schema=UNIT_SCHEMA)])
+
+    kinds = Counter(r["kind"] for r in rows)
+    kinds.update({k: sum(1 for r in extra if r["kind"] == k) for k in ("directory", "repository")})
     secrets: Counter = Counter()
-    languages: Counter = Counter()
-    kinds: Counter = Counter()
-    for f in files:
-        languages[f.language or "unknown"] += 1
-        secrets.update(f.secrets)
-        import_kinds = {m: classify_import(m, f.language, internal) for m in f.imports}
-        file_id = ids[id(f.units[0])]
-        for m, k in import_kinds.items():
-            edges.append({"src": file_id, "dst": m, "kind": "import", "internal": k == "internal", "order": 0})
-        for u in f.units:
-            uid = ids[id(u)]
-            facts = u.facts
-            if u.kind == "file":
-                facts.setdefault("dependencies", {})["module"] = {
-                    "imports": f.imports, "internal": sorted(m for m, k in import_kinds.items() if k == "internal"),
-                    "stdlib": sorted(m for m, k in import_kinds.items() if k == "stdlib"),
-                    "third_party": sorted(m for m, k in import_kinds.items() if k == "third_party")}
-            context = ""
-            if u.kind in ("function", "method"):
-                resolved = []
-                for order, callee in enumerate(u.calls):
-                    target = resolve(callee, u)
-                    dst = ids[id(target)] if target is not None else callee
-                    edges.append({"src": uid, "dst": dst, "kind": "call", "internal": target is not None,
-                                  "order": order})
-                    if target is not None:
-                        resolved.append(target)
-                facts["dependencies"]["functional"]["internal_calls"] = sorted(
-                    {r.qualified_name for r in resolved})
-                for var, reads in facts["dependencies"]["variable"]["assignments"].items():
-                    for r in reads:
-                        edges.append({"src": uid, "dst": f"{var}<-{r}", "kind": "defuse", "internal": True,
-                                      "order": 0})
-                context = _context(u, f, resolved, context_tokens)
-            kinds[u.kind] += 1
-            rows.append(_row(repository, u, uid, qualified_to_id.get((u.path, u.parent)) if u.parent else None,
-                             facts, context))
-
-    rows.extend(_directory_units(repository, files, rows, readme))
-    for row in rows:  # defence in depth: files were redacted before parsing, so this normally finds nothing
-        for key in ("code", "docstring", "signature", "context", "facts"):
-            row[key] = redact(row[key])
-    dups = _mark_duplicates(rows, near_duplicate_threshold, num_perm)
-    kinds.update({k: sum(1 for r in rows if r["kind"] == k) for k in ("directory", "repository")})
-    return RepositoryAnalysis(rows, edges, {
-        "units_by_kind": dict(sorted(kinds.items())), "files_by_language": dict(sorted(languages.items())),
-        "duplicates": dups, "secrets_by_kind": dict(sorted(secrets.items())), "edges": len(edges)})
+    for r in file_rows_:
+        secrets.update(json.loads(r["_secrets"]))
+    stats = {"units_by_kind": dict(sorted(kinds.items())),
+             "files_by_language": dict(sorted(Counter(r["language"] or "unknown" for r in file_rows_).items())),
+             "duplicates": duplicates, "secrets_by_kind": dict(sorted(secrets.items())), "edges": len(edges)}
+    return RepositoryAnalysis(units, edges, stats, skipped, sum(1 for r in file_rows_ if r["_parse_errors"]))
 
 
-def _context(u: Unit, f: FileAnalysis, resolved: list[Unit], budget_tokens: int) -> str:
-    parts = []
-    imports = [m for m in f.imports if m.rsplit(".", 1)[-1].rsplit("/", 1)[-1] in u.referenced]
-    if imports:
-        parts.append("# imports: " + ", ".join(imports))
-    globals_used = [line for name, line in f.globals.items() if name in u.referenced]
-    parts.extend(globals_used)
-    if u.kind == "method":
-        owner = [x for x in f.units if x.qualified_name == u.parent]
-        if owner:
-            parts.append(owner[0].signature or "")
-    for callee in resolved:
-        if callee is not u and callee.signature:
-            doc = (callee.docstring or "").split("\n", 1)[0]
-            parts.append(f"{callee.signature}  # {callee.path}" + (f": {doc}" if doc else ""))
-    text, budget = [], budget_tokens * 4  # about four characters per token
+def _with_internal_calls(facts_json: str, internal_calls: list[str], parse: bool) -> str:
+    if not parse:  # the placeholder occurs once: a string replacement, no JSON round trip
+        return facts_json.replace(INTERNAL_CALLS_JSON, json.dumps(internal_calls))
+    facts = json.loads(facts_json)
+    functional = facts["dependencies"]["functional"]
+    if functional.get("internal_calls") == INTERNAL_CALLS:
+        functional["internal_calls"] = internal_calls
+    return json.dumps(facts, sort_keys=True)
+
+
+def _within_budget(parts: list[str], budget: int) -> str:
+    text = []
     for p in dict.fromkeys(parts):
         if len(p) + 1 > budget:
             break
@@ -170,74 +133,71 @@ def _context(u: Unit, f: FileAnalysis, resolved: list[Unit], budget_tokens: int)
     return "\n".join(text)
 
 
-def _row(repository: str, u: Unit, uid: str, parent_id: str | None, facts: dict, context: str) -> dict[str, Any]:
-    return {
-        "unit_id": uid, "kind": u.kind, "repository": repository, "language": u.language, "path": u.path,
-        "name": u.name, "qualified_name": u.qualified_name, "parent_id": parent_id, "start_line": u.start_line,
-        "end_line": u.end_line, "signature": u.signature, "docstring": u.docstring, "code": u.code,
-        "content_hash": content_hash(u.code), "context": context, "facts": json.dumps(facts, sort_keys=True),
-        "duplicate_of": None, "is_test": bool(TEST_PATH.search(u.path)),
-    }
-
-
-def _directory_units(repository: str, files: list[FileAnalysis], rows: list[dict], readme: str | None) -> list[dict]:
-    dirs: dict[str, list[dict]] = defaultdict(list)
-    file_rows = [r for r in rows if r["kind"] == "file"]
-    for r in file_rows:
-        path = r["path"]
-        while "/" in path:
-            path = path.rsplit("/", 1)[0]
-            dirs[path].append(r)
-    repo_id = unit_id(repository, "", repository, "")
-    out = []
-    for d in sorted(dirs):
-        members = dirs[d]
-        direct = [r for r in members if r["path"].rsplit("/", 1)[0] == d]
-        subdirs = sorted({r["path"][len(d) + 1:].split("/", 1)[0] for r in members if r not in direct})
-        parent = d.rsplit("/", 1)[0] if "/" in d else None
-        roles = Counter(json.loads(r["facts"])["structure"]["file_role"]["role"] for r in members)
-        facts = {"structure": {"directory_organisation": {
-            "files": [r["path"].rsplit("/", 1)[-1] for r in direct], "subdirectories": subdirs,
-            "languages": dict(Counter(r["language"] or "unknown" for r in members)), "file_roles": dict(roles)}}}
-        out.append({**_row(repository, Unit("directory", d.rsplit("/", 1)[-1], d, d, None, None, None, ""), "", None,
-                           facts, ""),
-                    "unit_id": unit_id(repository, d, d, ""), "parent_id": unit_id(repository, parent, parent, "")
-                    if parent else repo_id, "content_hash": content_hash(d)})
-    for r in file_rows:
-        parent = r["path"].rsplit("/", 1)[0] if "/" in r["path"] else None
-        r["parent_id"] = unit_id(repository, parent, parent, "") if parent else repo_id
-    entry_points = [r["path"] for r in file_rows if json.loads(r["facts"])["structure"]["file_role"]["entry_point"]]
-    third_party = sorted({m.split(".")[0] for r in file_rows
-                          for m in json.loads(r["facts"]).get("dependencies", {}).get("module", {}).get("third_party", [])})
-    facts = {"structure": {
-        "directory_organisation": {"top_level": sorted({r["path"].split("/", 1)[0] for r in file_rows}),
-                                   "files": len(file_rows)},
-        "core_task": {"entry_points": entry_points, "readme": (readme or "")[:1000],
-                      "languages": dict(Counter(r["language"] or "unknown" for r in file_rows))}},
-        "dependencies": {"module": {"third_party": third_party}}}
-    out.append({**_row(repository, Unit("repository", repository, repository, "", None, None, None, ""), "", None,
-                       facts, ""), "unit_id": repo_id, "content_hash": content_hash(repository)})
-    return out
-
-
-def _mark_duplicates(rows: list[dict], threshold: float, num_perm: int) -> dict[str, int]:
-    """Exact (normalised hash) then near (MinHash LSH) duplicates among callables; the first seen stays."""
+def _duplicates(rows: list[dict], threshold: float, num_perm: int) -> tuple[list[str | None], dict[str, int]]:
+    """Exact (normalised hash) then near (MinHash LSH) duplicates among callables, in row order: the first seen
+    stays. Only callables with a signature (long enough) take part."""
+    duplicate_of: list[str | None] = [None] * len(rows)
     exact = near = 0
     seen: dict[str, str] = {}
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    for r in rows:
-        if r["kind"] not in ("function", "method", "class") or len(r["code"]) < 40:
+    for i, r in enumerate(rows):
+        if r["_signature"] is None:
             continue
         if r["content_hash"] in seen:
-            r["duplicate_of"] = seen[r["content_hash"]]
+            duplicate_of[i] = seen[r["content_hash"]]
             exact += 1
             continue
         seen[r["content_hash"]] = r["unit_id"]
-        m = minhash(r["code"], num_perm)
+        m = from_signature(r["_signature"], num_perm)
         similar = lsh.query(m)
         if similar:
-            r["duplicate_of"] = sorted(similar)[0]
+            duplicate_of[i] = sorted(similar)[0]
             near += 1
             continue
         lsh.insert(r["unit_id"], m)
-    return {"exact": exact, "near": near}
+    return duplicate_of, {"exact": exact, "near": near}
+
+
+def _unit_row(repository: str, kind: str, name: str, path: str, qualified_name: str, parent_id: str | None,
+              facts: dict, chash: str) -> dict[str, Any]:
+    return {"unit_id": unit_id(repository, path, qualified_name, ""), "kind": kind, "repository": repository,
+            "language": None, "path": path, "name": name, "qualified_name": qualified_name, "parent_id": parent_id,
+            "start_line": None, "end_line": None, "signature": None, "docstring": None, "code": "",
+            "content_hash": chash, "context": "", "facts": redact(json.dumps(facts, sort_keys=True)),
+            "duplicate_of": None, "is_test": bool(TEST_PATH.search(path))}
+
+
+def _directory_units(repository: str, file_rows_: list[dict], readme: str | None) -> list[dict]:
+    file_facts = [json.loads(r["facts"]) for r in file_rows_]
+    dirs: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(file_rows_):
+        path = r["path"]
+        while "/" in path:
+            path = path.rsplit("/", 1)[0]
+            dirs[path].append(i)
+    out = []
+    for d in sorted(dirs):
+        members = dirs[d]
+        direct = [i for i in members if file_rows_[i]["path"].rsplit("/", 1)[0] == d]
+        subdirs = sorted({file_rows_[i]["path"][len(d) + 1:].split("/", 1)[0] for i in members
+                          if file_rows_[i]["path"].rsplit("/", 1)[0] != d})
+        parent = d.rsplit("/", 1)[0] if "/" in d else None
+        roles = Counter(file_facts[i]["structure"]["file_role"]["role"] for i in members)
+        facts = {"structure": {"directory_organisation": {
+            "files": [file_rows_[i]["path"].rsplit("/", 1)[-1] for i in direct], "subdirectories": subdirs,
+            "languages": dict(Counter(file_rows_[i]["language"] or "unknown" for i in members)),
+            "file_roles": dict(roles)}}}
+        out.append(_unit_row(repository, "directory", d.rsplit("/", 1)[-1], d, d, directory_id(repository, parent),
+                             facts, content_hash(d)))
+    entry_points = [r["path"] for r, f in zip(file_rows_, file_facts, strict=True)
+                    if f["structure"]["file_role"]["entry_point"]]
+    third_party = sorted({m.split(".")[0] for f in file_facts
+                          for m in f.get("dependencies", {}).get("module", {}).get("third_party", [])})
+    facts = {"structure": {
+        "directory_organisation": {"top_level": sorted({r["path"].split("/", 1)[0] for r in file_rows_}),
+                                   "files": len(file_rows_)},
+        "core_task": {"entry_points": entry_points, "readme": (readme or "")[:1000],
+                      "languages": dict(Counter(r["language"] or "unknown" for r in file_rows_))}},
+        "dependencies": {"module": {"third_party": third_party}}}
+    out.append(_unit_row(repository, "repository", repository, "", repository, None, facts, content_hash(repository)))
+    return out

@@ -11,7 +11,7 @@ from typing import Any
 
 from datasketch import MinHashLSH
 
-from repotune.analyze.repository import minhash
+from repotune.analyze.similarity import minhash
 
 SPLITS = ("train", "val", "test")
 

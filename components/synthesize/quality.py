@@ -9,7 +9,7 @@ from typing import Any
 
 from datasketch import MinHashLSH
 
-from repotune.analyze.repository import minhash
+from repotune.analyze.similarity import minhash
 
 LOOP_OR_ALIAS = re.compile(r"\bfor\s*\(?\s*(?:const|let|var)?\s*([\w\s,()]+?)\s+(?:in|of)\b|\bas\s+(\w+)|"
                            r"\b(?:const|let|var)\s+(\w+)")

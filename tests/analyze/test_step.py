@@ -72,15 +72,20 @@ def read_table_bytes(data):
 
 
 def test_in_process_and_ray_agree(tmp_path, ray_local):
+    """Every output of the Ray Data stage (rows finished in the workers, linked in the driver) equals the
+    in-process one: units with their facts, contexts and duplicates, the graph, the stats."""
     from repotune.analyze.discover import discover
-    from repotune.analyze.step import analyze_files
+    from repotune.analyze.step import analyze_repository
 
     root = Path(__file__).parent / "fixtures" / "polyglot"
-    files = discover(root, [], 1_000_000).files
-    local = analyze_files(files, use_ray=False, workers=None, batch_size=2)
-    distributed = analyze_files(files, use_ray=True, workers=2, batch_size=2)
-    assert [(f.path, [u.qualified_name for u in f.units]) for f in local] == \
-           [(f.path, [u.qualified_name for u in f.units]) for f in distributed]
+    files = [f for f in discover(root, [], 1_000_000).files if f[1]]
+    files.append(("broken/latin1.py", "python", "caf\xe9 = 1\n".encode("latin-1")))
+    files.append(("pkg/helpers.py", "python", b"import app\n\ndef helper(x):\n    return app.main(x)\n"))
+    local = analyze_repository(files, "polyglot", use_ray=False)
+    distributed = analyze_repository(files, "polyglot", use_ray=True, workers=2, batch_size=2)
+    assert local.units == distributed.units and local.edges == distributed.edges
+    assert local.stats == distributed.stats and distributed.skipped == {"undecodable": 1}
+    assert any(u["context"] for u in local.units) and any(u["kind"] == "directory" for u in local.units)
 
 
 @pytest.mark.slow

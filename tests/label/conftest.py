@@ -7,16 +7,14 @@ from pathlib import Path
 import pytest
 
 from repotune.analyze.discover import discover
-from repotune.analyze.step import analyze_files
-from repotune.analyze.repository import assemble
+from repotune.analyze.step import analyze_repository
 
 SAMPLE = Path(__file__).resolve().parents[2] / "components" / "core" / "samples" / "tinyshop"
 
 
 def units_of(root: Path, name: str = "repo") -> list[dict]:
     files = discover(root, [], 1_000_000).files
-    analyses = analyze_files([f for f in files if f[1]], use_ray=False, workers=None, batch_size=8)
-    return assemble(name, analyses).units
+    return analyze_repository([f for f in files if f[1]], name).units
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,10 @@ from tests.label.conftest import SAMPLE, units_of
 @pytest.fixture(scope="module")
 def sample():
     from repotune.analyze.discover import discover
-    from repotune.analyze.repository import assemble
-    from repotune.analyze.step import analyze_files
+    from repotune.analyze.step import analyze_repository
 
     files = [f for f in discover(SAMPLE, [], 1_000_000).files if f[1]]
-    repo = assemble("tinyshop", analyze_files(files, use_ray=False, workers=None, batch_size=8))
+    repo = analyze_repository(files, "tinyshop")
     labels = {r["unit_id"]: r for r in label_units(repo.units, LabelConfig(), None)}
     return repo.units, labels, repo.edges
 

@@ -1,0 +1,162 @@
+"""One file's rows of units.parquet, finished where the file was analysed (a Ray worker, or this process).
+
+Everything that needs only the file is done here: unit ids, parent ids, import classes, the facts JSON, the
+secret defence pass, content hashes, MinHash signatures, import and def-use edges. What needs every file (call
+resolution, assembled context, duplicates, directories) is left to `repository.link`, which then handles only
+small columns: the driver never decodes a unit's code or rebuilds its facts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from typing import Any
+
+import pyarrow as pa
+
+from repotune.analyze.extract import FileAnalysis, content_hash
+from repotune.analyze.facts import TEST_PATH
+from repotune.analyze.secrets import redact
+from repotune.analyze.similarity import signature
+
+STDLIB = set(sys.stdlib_module_names)
+NODE_BUILTINS = {"fs", "path", "http", "https", "os", "url", "crypto", "util", "events", "stream", "child_process"}
+CALLABLE_KINDS = ("function", "method", "class")
+MIN_DUPLICATE_CHARS = 40  # shorter callables (one-line stubs) are never marked as duplicates
+
+# Stands for the resolved internal calls inside a function's facts JSON until link() knows them.
+INTERNAL_CALLS = "\x00internal_calls\x00"
+INTERNAL_CALLS_JSON = json.dumps(INTERNAL_CALLS)
+
+UNIT_SCHEMA = pa.schema([
+    ("unit_id", pa.string()), ("kind", pa.string()), ("repository", pa.string()), ("language", pa.string()),
+    ("path", pa.string()), ("name", pa.string()), ("qualified_name", pa.string()), ("parent_id", pa.string()),
+    ("start_line", pa.int64()), ("end_line", pa.int64()), ("signature", pa.string()), ("docstring", pa.string()),
+    ("code", pa.string()), ("content_hash", pa.string()), ("context", pa.string()), ("facts", pa.string()),
+    ("duplicate_of", pa.string()), ("is_test", pa.bool_()),
+])
+# Working columns for link(), dropped before units.parquet is written.
+WORK_SCHEMA = pa.schema([
+    ("_file", pa.int64()), ("_order", pa.int64()),  # the file's place in path order, the row's in its file
+    ("_skip", pa.string()),  # a file that could not be analysed: its reason (the row is not a unit)
+    ("_parse_errors", pa.int64()), ("_secrets", pa.string()),  # file rows: JSON {kind: count}
+    ("_seconds", pa.float64()), ("_finished", pa.float64()),  # file rows: analysis time, wall clock at its end
+    ("_imports", pa.list_(pa.struct([("dst", pa.string()), ("internal", pa.bool_())]))),  # file rows
+    ("_calls", pa.list_(pa.string())), ("_context_parts", pa.list_(pa.string())),  # functions and methods
+    ("_defuse", pa.list_(pa.string())),
+    ("_callee_line", pa.string()),  # how this callable appears in a caller's context
+    ("_signature", pa.binary()),  # MinHash, for callables long enough to be duplicates
+    ("_fix_facts", pa.bool_()),  # the placeholder is not unique in this facts JSON: link() patches it parsed
+])
+ROW_SCHEMA = pa.schema(list(UNIT_SCHEMA) + list(WORK_SCHEMA))
+
+
+def unit_id(repository: str, path: str, qualified_name: str, chash: str) -> str:
+    return hashlib.sha256(f"{repository}\0{path}\0{qualified_name}\0{chash}".encode()).hexdigest()[:24]
+
+
+def directory_id(repository: str, path: str | None) -> str:
+    """Id of a directory unit, or of the repository unit for None (a top-level entry's parent)."""
+    return unit_id(repository, path, path, "") if path else unit_id(repository, "", repository, "")
+
+
+def module_names(path: str) -> set[str]:
+    """Names under which other files may import this one (python dotted, js relative-less, go/rust dirs)."""
+    stem = path.rsplit(".", 1)[0]
+    names = {stem.replace("/", "."), stem.rsplit("/", 1)[-1]}
+    if stem.endswith("/__init__"):
+        names |= {stem[: -len("/__init__")].replace("/", "."), stem[: -len("/__init__")].rsplit("/", 1)[-1]}
+    if "/" in path:
+        names.add(path.rsplit("/", 1)[0].replace("/", "."))
+    return names
+
+
+def internal_module_names(paths: list[str]) -> frozenset[str]:
+    return frozenset().union(*map(module_names, paths))
+
+
+def classify_import(module: str, language: str | None, internal_modules: frozenset[str] | set[str]) -> str:
+    head = module.lstrip(".").split(".")[0].split("/")[0].split("::")[0]
+    if module.startswith((".", "crate", "self", "super")) or module in internal_modules or head in internal_modules:
+        return "internal"
+    if language == "python" and head in STDLIB:
+        return "stdlib"
+    if language in ("javascript", "typescript", "tsx") and (head in NODE_BUILTINS or head.startswith("node:")):
+        return "stdlib"
+    if language == "go" and "." not in head:
+        return "stdlib"
+    if language == "rust" and head in ("std", "core", "alloc"):
+        return "stdlib"
+    if language == "java" and head in ("java", "javax"):
+        return "stdlib"
+    if language in ("c", "cpp") and "." not in module and "/" not in module:
+        return "stdlib"
+    return "third_party"
+
+
+def file_rows(fa: FileAnalysis, repository: str, file_index: int, internal_modules: frozenset[str] | set[str],
+              num_perm: int = 64) -> list[dict[str, Any]]:
+    """The rows of one analysed file (ROW_SCHEMA): its file unit first, then its classes, functions, methods."""
+    if fa.skip_reason:
+        return [{"kind": "file", "path": fa.path, "language": fa.language, "_file": file_index, "_order": 0,
+                 "_skip": fa.skip_reason}]
+    hashes = [content_hash(u.code) for u in fa.units]
+    ids = [unit_id(repository, u.path, u.qualified_name, h) for u, h in zip(fa.units, hashes, strict=True)]
+    id_of = {u.qualified_name: i for u, i in zip(fa.units, ids, strict=True)}
+    signatures: dict[str, str | None] = {}  # the first unit of a name, as the class a method belongs to
+    for u in fa.units:
+        signatures.setdefault(u.qualified_name, u.signature)
+    import_kinds = {m: classify_import(m, fa.language, internal_modules) for m in fa.imports}
+    directory = fa.path.rsplit("/", 1)[0] if "/" in fa.path else None
+    rows = []
+    for order, (u, uid, chash) in enumerate(zip(fa.units, ids, hashes, strict=True)):
+        facts = u.facts
+        row: dict[str, Any] = {}
+        if u.kind == "file":
+            facts.setdefault("dependencies", {})["module"] = {
+                "imports": fa.imports, "internal": sorted(m for m, k in import_kinds.items() if k == "internal"),
+                "stdlib": sorted(m for m, k in import_kinds.items() if k == "stdlib"),
+                "third_party": sorted(m for m, k in import_kinds.items() if k == "third_party")}
+            row.update(_parse_errors=fa.parse_errors, _secrets=json.dumps(fa.secrets, sort_keys=True),
+                       _imports=[{"dst": m, "internal": k == "internal"} for m, k in import_kinds.items()])
+            parent_id = directory_id(repository, directory)
+        else:
+            parent_id = id_of.get(u.parent) if u.parent else None
+        if u.kind in ("function", "method"):
+            facts["dependencies"]["functional"]["internal_calls"] = INTERNAL_CALLS
+            row.update(_calls=u.calls, _context_parts=_local_context(u, fa, signatures),
+                       _defuse=[f"{var}<-{r}" for var, reads in facts["dependencies"]["variable"]["assignments"].items()
+                                for r in reads])
+        if u.kind in CALLABLE_KINDS and u.signature:
+            doc = (u.docstring or "").split("\n", 1)[0]
+            row["_callee_line"] = f"{u.signature}  # {u.path}" + (f": {doc}" if doc else "")
+        # defence in depth: the file was redacted before parsing, so this normally finds nothing
+        code, facts_json = redact(u.code), redact(json.dumps(facts, sort_keys=True))
+        if u.kind in ("function", "method") and facts_json.count(INTERNAL_CALLS_JSON) != 1:
+            row["_fix_facts"] = True
+        if u.kind in CALLABLE_KINDS and len(code) >= MIN_DUPLICATE_CHARS:
+            row["_signature"] = signature(code, num_perm)
+        row.update(
+            unit_id=uid, kind=u.kind, repository=repository, language=u.language, path=u.path, name=u.name,
+            qualified_name=u.qualified_name, parent_id=parent_id, start_line=u.start_line, end_line=u.end_line,
+            signature=redact(u.signature), docstring=redact(u.docstring), code=code, content_hash=chash,
+            facts=facts_json, is_test=bool(TEST_PATH.search(u.path)), _file=file_index, _order=order)
+        rows.append(row)
+    return rows
+
+
+def _local_context(u: Any, fa: FileAnalysis, signatures: dict[str, str | None]) -> list[str]:
+    """The parts of a function's assembled context its own file gives: imports, globals, its class."""
+    parts = []
+    imports = [m for m in fa.imports if m.rsplit(".", 1)[-1].rsplit("/", 1)[-1] in u.referenced]
+    if imports:
+        parts.append("# imports: " + ", ".join(imports))
+    parts.extend(line for name, line in fa.globals.items() if name in u.referenced)
+    if u.kind == "method" and u.parent in signatures:
+        parts.append(signatures[u.parent] or "")
+    return parts
+
+
+def rows_table(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
