@@ -84,7 +84,7 @@ class TestServer:
             return web.json_response({"error": {"message": "internal error"}}, status=500)
         if outcome == "timeout":
             await asyncio.sleep(self.faults.timeout_s)
-        if "repotune-request: " in prompt:
+        if prompt.startswith("repotune-request: "):  # the first line; code in a label prompt may quote it
             content = answer_synthesize(prompt)
         else:
             content = json.dumps(answer_from_prompt(prompt))
@@ -163,7 +163,7 @@ def answer_from_prompt(prompt: str) -> dict[str, Any]:
 def answer_synthesize(prompt: str) -> str:
     """Synthesize's requests: a generated answer grounded in the context, or a judge's verdict (short or empty
     responses score low, so tests can see the judge fail pairs)."""
-    if "repotune-request: judge" in prompt:
+    if prompt.startswith("repotune-request: judge"):
         match = re.search(r"<response>\n(.*?)\n?</response>", prompt, re.S)
         response = (match.group(1) if match else "").strip()
         score = 1 if not response else 2 if len(response) < 20 else 4

@@ -102,6 +102,20 @@ def test_prompt_injection_cannot_break_the_schema(tmp_path, local_store):
     assert rows[good["unit_id"]]["status"] == "ok"
 
 
+
+def test_code_quoting_a_request_marker_is_labelled_as_a_unit(tmp_path, local_store):
+    """The test server tells synthesize's requests by their first line: code that quotes the marker (as the
+    server's own code does) is still a unit to label, not a generate request."""
+    from tests.label.conftest import units_of
+
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "route.py").write_text(
+        'def route(prompt):\n    return "repotune-request: generate" in prompt\n')
+    units = units_of(tmp_path / "repo")
+    with TestServer() as server:
+        rows = label_units(units, llm_config(server.url, max_retries=0), local_store)
+    assert [r["status"] for r in rows] == ["ok"] * len(units)
+
 def test_api_key_never_leaks(sample_units, local_store, monkeypatch, caplog):
     secret = "sk-test-" + "k3y" * 10
     monkeypatch.setenv("OPENAI_API_KEY", secret)
