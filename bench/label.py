@@ -1,15 +1,22 @@
 """Label throughput and cost against the real HTTP test server (no paid API).
 
     .venv/bin/python bench/label.py                  # latency 200 ms, concurrency 1, 8, 64
-    .venv/bin/python bench/label.py --latency-ms 100 --units 200
+    .venv/bin/python bench/label.py --latency-ms 100 --waves 16
 
 Prints requests/s at each concurrency C against the bound C/L (L = the server's latency; goal >= 90% of it at
 64), then calls and tokens per unit in single-request mode vs the patent's per-aspect mode on the same units.
+Each concurrency labels C x --waves units (32 waves: 6.4 s at the bound, whatever C), timed over the whole
+label_units call: start-up, prompt rendering, cache writes and the last wave included. The client's CPU time
+per request is printed beside it: on a small machine the client and the server share the cores.
+Every level writes a fresh cache (every request is paid) under ./.repotune, where a run's store is; the caches
+are deleted at the end only, because deleting thousands of files slows the file system for a while on some
+machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -52,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency-ms", type=float, default=200)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--units", type=int, default=512, help="function/method units to label per run")
+    parser.add_argument("--waves", type=int, default=32, help="units per run = concurrency x waves")
     args = parser.parse_args()
     from repotune.analyze.discover import discover
     from repotune.analyze.step import analyze_repository
@@ -66,33 +73,39 @@ def main() -> None:
     files = [f for f in discover(root, ["**/samples/**"], 1_000_000).files if f[1] == "python"]
     base = [u for u in analyze_repository(files, "repotune").units if u["kind"] in ("function", "method")]
     # enough distinct requests for the largest concurrency: copies of the units under new ids (new cache keys)
-    units = [{**u, "unit_id": f"{u['unit_id']}-{i}"} for i in range(-(-args.units // len(base))) for u in base]
-    units = units[: args.units]
+    most = max(args.concurrency) * args.waves
+    units = [{**u, "unit_id": f"{u['unit_id']}-{i}"} for i in range(-(-most // len(base))) for u in base][:most]
     latency = args.latency_ms / 1000
     print(f"{len(base)} function/method units of repotune's own code (repeated to {len(units)}); "
           f"server latency {args.latency_ms:.0f} ms, server in its own process")
     server = ServerProcess(args.latency_ms)
+    # where a real run keeps its store (./.repotune): on some machines /tmp creates files 30x slower
+    (Path(".repotune")).mkdir(exist_ok=True)
+    caches = Path(tempfile.mkdtemp(prefix="bench-label-", dir=".repotune"))
     with server:
-        print(f"{'concurrency':>11} {'units':>6} {'req/s':>8} {'bound C/L':>10} {'of bound':>9}")
+        print(f"{'concurrency':>11} {'units':>6} {'seconds':>8} {'req/s':>8} {'bound C/L':>10} {'of bound':>9} "
+              f"{'client CPU ms/req':>18}")
         for concurrency in args.concurrency:
-            n = min(args.units, max(concurrency * 8, 16)) if concurrency == 1 else min(args.units, concurrency * 8)
+            n = concurrency * args.waves
             cfg = LabelConfig(backend="openai", base_url=server.url, model="bench", concurrency=concurrency)
-            with tempfile.TemporaryDirectory() as tmp:  # a fresh cache: every request is paid
-                t0 = time.perf_counter()
-                rows = label_units(units[:n], cfg, LocalStore(tmp))
-                seconds = time.perf_counter() - t0
-            rate, bound = sum(r["requests"] for r in rows) / seconds, concurrency / latency
-            print(f"{concurrency:>11} {n:>6} {rate:>8.1f} {bound:>10.1f} {rate / bound:>8.0%}")
+            store = LocalStore(caches / f"c{concurrency}")
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            rows = label_units(units[:n], cfg, store)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            requests = sum(r["requests"] for r in rows)
+            rate, bound = requests / seconds, concurrency / latency
+            print(f"{concurrency:>11} {n:>6} {seconds:>8.2f} {rate:>8.1f} {bound:>10.1f} {rate / bound:>8.0%} "
+                  f"{cpu * 1000 / requests:>18.2f}")
         sample = base[:32]
         print(f"\nmode comparison on the same {len(sample)} units:")
         print(f"{'mode':>10} {'calls/unit':>11} {'prompt tok/unit':>16} {'completion tok/unit':>20}")
         for mode in ("single", "per-aspect"):
             cfg = LabelConfig(backend="openai", base_url=server.url, model="bench", concurrency=32, mode=mode)
-            with tempfile.TemporaryDirectory() as tmp:
-                rows = label_units(sample, cfg, LocalStore(tmp))
+            rows = label_units(sample, cfg, LocalStore(caches / mode))
             print(f"{mode:>10} {sum(r['requests'] for r in rows) / len(sample):>11.1f} "
                   f"{sum(r['prompt_tokens'] for r in rows) / len(sample):>16.0f} "
                   f"{sum(r['completion_tokens'] for r in rows) / len(sample):>20.0f}")
+    shutil.rmtree(caches)
 
 
 if __name__ == "__main__":

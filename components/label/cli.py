@@ -28,11 +28,13 @@ def register(app: typer.Typer) -> None:
         fault_rate: Annotated[float, typer.Option(help="Share of requests that fail on purpose.")] = 0.0,
         latency_ms: Annotated[float, typer.Option(help="Latency added to every answer.")] = 0.0,
     ) -> None:
+        import gc
         import time
 
         from repotune.label.testserver import Faults, TestServer
 
         server = TestServer(Faults(rate=fault_rate), latency_s=latency_ms / 1000, port=port).start()
+        gc.freeze()  # what start-up built lives on: full collections scanning it would pause answers (benchmarks)
         typer.echo(f"serving {server.url} (Ctrl-C to stop)")
         try:
             while True:

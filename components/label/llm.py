@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import hashlib
 import json
 import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,20 +24,30 @@ import httpx2
 import openai
 
 from repotune.errors import ConfigError
+from repotune.label.cache import CACHE_PREFIX, AnswerCache
 from repotune.label.config import LabelConfig
-from repotune.store import ObjectStore, get_json, put_json
+from repotune.store import ObjectStore
 
 log = logging.getLogger("repotune.label")
-CACHE_PREFIX = "cache/llm/"
 
 
 @dataclass
 class LLMRequest:
     key: str
     """What identifies the answer besides model and parameters (prompt version + unit content hash + part)."""
-    messages: list[dict[str, str]]
+    messages: list[dict[str, str]] | Callable[[], list[dict[str, str]]]
+    """The messages, or a function rendering them: called only when the request is sent (never for a cached
+    answer), so the first requests go out before every prompt is rendered."""
     schema: dict[str, Any] | None = None
     max_tokens: int | None = None
+    check: Callable[[Any], str | None] | None = None
+    """What is wrong with a parsed answer (None: nothing), e.g. a pydantic validation: a wrong answer gets the
+    same one repair request as invalid JSON."""
+
+    def rendered(self) -> list[dict[str, str]]:
+        if callable(self.messages):
+            self.messages = self.messages()
+        return self.messages
 
 
 @dataclass
@@ -83,6 +95,7 @@ class OpenAICompatibleClient:
         self.api_key = os.environ.get(cfg.api_key_env) or "none"  # local servers take any key
         self.consecutive_failures = 0
         self.use_response_format = True
+        self.cache = AnswerCache(store) if store is not None else None
 
     def cache_key(self, request: LLMRequest) -> str:
         params = json.dumps({"model": self.cfg.model, "temperature": self.cfg.temperature,
@@ -102,42 +115,56 @@ class OpenAICompatibleClient:
 
     def run(self, requests: list[LLMRequest]) -> list[LLMResult]:
         """Answer every request (cached ones from the store); results in request order."""
-        return asyncio.run(self._run(requests))
+        # Everything alive now (units, facts, modules) outlives the run: frozen, the collector leaves it alone.
+        # A full collection scanning it paused the event loop for ~130 ms, and answers arriving meanwhile
+        # bunched up and queued behind each other for many rounds.
+        gc.freeze()
+        try:
+            return asyncio.run(self._run(requests))
+        finally:
+            gc.unfreeze()
 
     async def _run(self, requests: list[LLMRequest]) -> list[LLMResult]:
-        # cache reads and writes run in threads: give every request in flight one, not the default handful
-        asyncio.get_running_loop().set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(max_workers=self.cfg.concurrency + 4))
+        # remote cache reads and writes run in threads: give every request in flight one, not the default handful
+        if self.cache is not None and not self.cache.appends:
+            asyncio.get_running_loop().set_default_executor(
+                concurrent.futures.ThreadPoolExecutor(max_workers=self.cfg.concurrency + 4))
         client = openai.AsyncOpenAI(base_url=self.cfg.base_url, api_key=self.api_key, max_retries=0,
                                     timeout=self.cfg.timeout_s, http_client=self._http_client())
         semaphore = asyncio.Semaphore(self.cfg.concurrency)
         budget = _Budget(self.cfg.tokens_per_minute)
         # one listing of the cache instead of one existence check per request: requests start at once
-        cached = await asyncio.to_thread(self._cached_keys) if self.store is not None else set()
+        cached = await asyncio.to_thread(self.cache.index) if self.cache is not None else set()
         try:
             return list(await asyncio.gather(*(self._one(client, semaphore, budget, r, cached) for r in requests)))
         finally:
             await client.close()
-
-    def _cached_keys(self) -> set[str]:
-        return {info.key for info in self.store.list(CACHE_PREFIX)}
+            if self.cache is not None:
+                self.cache.close()
 
     async def _one(self, client: openai.AsyncOpenAI, semaphore: asyncio.Semaphore, budget: _Budget,
                    request: LLMRequest, cached_keys: set[str]) -> LLMResult:
         key = self.cache_key(request)
         if key in cached_keys:
-            cached = await asyncio.to_thread(get_json, self.store, key)
-            return LLMResult(**{**cached, "cached": True})
+            doc = self.cache.load(key) if self.cache.appends else await asyncio.to_thread(self.cache.load, key)
+            try:
+                if doc is not None:
+                    return LLMResult(**{**doc, "cached": True})
+            except TypeError:  # not an answer this client wrote
+                log.warning("cache entry %s is not an answer: asking again", key)
         async with semaphore:
             result = await self._ask(client, budget, request)
-        if result.error is None and self.store is not None:
+        if result.error is None and self.cache is not None:
             doc = {k: v for k, v in result.__dict__.items() if k != "cached"}
-            await asyncio.to_thread(put_json, self.store, key, doc)
+            if self.cache.appends:
+                self.cache.save(key, doc)
+            else:
+                await asyncio.to_thread(self.cache.save, key, doc)
         return result
 
     async def _ask(self, client: openai.AsyncOpenAI, budget: _Budget, request: LLMRequest) -> LLMResult:
         result = LLMResult(key=request.key)
-        messages = list(request.messages)
+        messages = list(request.rendered())
         repaired = False
         t0 = time.monotonic()
         for attempt in range(self.cfg.max_retries + 1):
@@ -196,15 +223,18 @@ class OpenAICompatibleClient:
                 break
             try:
                 result.parsed = json.loads(_strip_fences(text))
-                result.error = None
-                break
+                problem = request.check(result.parsed) if request.check else None
             except json.JSONDecodeError as e:
-                result.error = f"invalid JSON answer: {e.msg} at {e.pos}"
-                if not repaired:  # one repair request, then plain retries
-                    repaired = True
-                    messages = [*request.messages, {"role": "assistant", "content": text[:2000]},
-                                {"role": "user", "content": f"That was not valid JSON ({e.msg}). Answer again with "
-                                                            "only the JSON object."}]
+                result.parsed, problem = None, f"invalid JSON answer: {e.msg} at {e.pos}"
+            result.error = problem
+            if problem is None:
+                break
+            result.parsed = None
+            if not repaired:  # one repair request, then plain retries
+                repaired = True
+                messages = [*request.rendered(), {"role": "assistant", "content": text[:2000]},
+                            {"role": "user", "content": f"That answer is not usable ({problem}). Answer again with "
+                                                        "only the JSON object, following the schema."}]
         result.latency_s = round(time.monotonic() - t0, 4)
         return result
 

@@ -55,10 +55,22 @@ def _row(unit: dict[str, Any], source: str, model: str | None, answer: LabelAnsw
 def _request(unit: dict[str, Any], children: list[str], cfg: LabelConfig, *, group: str | None = None,
              earlier: dict[str, str] | None = None) -> LLMRequest:
     part = f":{group}" if group else (":collate" if earlier else "")
-    prompt = render_unit_prompt(unit, children, cfg.prompt_token_budget, group=group, earlier=earlier)
+
+    def messages() -> list[dict[str, str]]:  # rendered when sent: cached answers never render their prompt
+        prompt = render_unit_prompt(unit, children, cfg.prompt_token_budget, group=group, earlier=earlier)
+        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+
     return LLMRequest(key=f"{PROMPT_VERSION}:{cfg.mode}:{unit['content_hash']}:{unit['unit_id']}{part}",
-                      messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
-                      schema=json_schema())
+                      messages=messages, schema=json_schema(), check=None if group else schema_problem)
+
+
+def schema_problem(parsed: Any) -> str | None:
+    """Why an answer is not a LabelAnswer, or None."""
+    try:
+        LabelAnswer.model_validate(parsed)
+    except ValidationError as e:
+        return f"answer does not match the schema: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"
+    return None
 
 
 def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> list[dict[str, Any]]:
@@ -117,10 +129,8 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
             result.attempts += sum(p.attempts for p in group_usage[u["unit_id"]])
             answer, error = None, result.error
             if result.parsed is not None:
-                try:
-                    answer = LabelAnswer.model_validate(result.parsed)
-                except ValidationError as e:
-                    error = f"answer does not match the schema: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"
+                error = schema_problem(result.parsed)  # a cached answer is checked again
+                answer = LabelAnswer.model_validate(result.parsed) if error is None else None
             rows[u["unit_id"]] = _row(u, "llm", cfg.model, answer, result, error, cfg)
         if client.consecutive_failures >= cfg.circuit_breaker:
             raise StepError(f"label: the endpoint {cfg.base_url} failed {client.consecutive_failures} times in a "

@@ -1,6 +1,7 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks (a hosted API can't be called
 from CI). It answers chat completions with schema-valid JSON built from the facts in the prompt, and injects
-faults on purpose: 429 with Retry-After, 500, timeouts, truncated or invalid JSON, and a fixed latency.
+faults on purpose: 429 with Retry-After, 500, timeouts, truncated or invalid JSON, valid JSON of the wrong shape,
+and a fixed latency.
 
     repotune label-testserver --port 8089 --fault-rate 0.2 --latency-ms 200
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-FAULTS = ("429", "500", "timeout", "invalid_json", "truncated")
+FAULTS = ("429", "500", "timeout", "invalid_json", "truncated", "wrong_schema")
 
 
 @dataclass
@@ -73,7 +74,10 @@ class TestServer:
         prompt = "\n".join(m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user")
         match = re.search(r"^unit_id: (\S+)", prompt, re.M)
         unit_id = match.group(1) if match else None
+        synthesize = prompt.startswith("repotune-request: ")  # the first line; code in a label prompt may quote it
         outcome = self._draw()
+        if outcome == "wrong_schema" and synthesize:
+            outcome = "ok"  # synthesize's answers are free text: no schema to get wrong
         self.log.append(RequestRecord(unit_id, outcome))
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
@@ -84,7 +88,7 @@ class TestServer:
             return web.json_response({"error": {"message": "internal error"}}, status=500)
         if outcome == "timeout":
             await asyncio.sleep(self.faults.timeout_s)
-        if prompt.startswith("repotune-request: "):  # the first line; code in a label prompt may quote it
+        if synthesize:
             content = answer_synthesize(prompt)
         else:
             content = json.dumps(answer_from_prompt(prompt))
@@ -94,6 +98,8 @@ class TestServer:
             content = content.replace('"', "'", 3)
         elif outcome == "truncated":
             content = content[: len(content) // 2]
+        elif outcome == "wrong_schema":  # valid JSON, not the answer asked for
+            content = json.dumps({"labels": {"title": 42}})
         return web.json_response({
             "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": body.get("model", "test"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],

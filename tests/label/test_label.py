@@ -16,6 +16,7 @@ from collections import Counter
 import pytest
 
 from repotune.errors import StepError
+from repotune.label.cache import JOURNALS, AnswerCache
 from repotune.label.config import LabelConfig
 from repotune.label.step import label_units
 from repotune.label.testserver import Faults, TestServer
@@ -51,6 +52,21 @@ def test_twenty_percent_faults_lose_and_duplicate_nothing(sample_units, local_st
     assert sum(r["prompt_tokens"] for r in rows) > 0
 
 
+def test_an_answer_of_the_wrong_shape_gets_one_repair_request(sample_units, local_store):
+    """Valid JSON that is not a LabelAnswer: one repair request naming the problem, then plain retries; with
+    no retry left the unit fails with the schema's reason (counted), and is asked again on the next run."""
+    units = [u for u in sample_units if u["kind"] == "function"][:3]
+    with TestServer(Faults(rate=1.0, kinds=("wrong_schema",))) as server:
+        rows = label_units(units, llm_config(server.url, max_retries=1), local_store)
+        prompts = [r for r in server.log if r.unit_id == units[0]["unit_id"]]
+    assert {r["status"] for r in rows} == {"failed"}
+    assert all(r["error"].startswith("answer does not match the schema") for r in rows)
+    assert len(prompts) == 2 and all(r["requests"] == 2 for r in rows)
+    with TestServer() as server:
+        again = label_units(units, llm_config(server.url), local_store)
+    assert {r["status"] for r in again} == {"ok"} and len(server.log) == len(units)
+
+
 def test_rerun_after_kill_pays_only_for_what_is_missing(sample_units, local_store, tmp_path):
     """kill -9 half way; the rerun asks the server for no unit it had already answered."""
     units_file = tmp_path / "units.json"
@@ -71,7 +87,7 @@ def test_rerun_after_kill_pays_only_for_what_is_missing(sample_units, local_stor
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         first = set(server.answered())
-        cached = len(list(local_store.list("cache/llm/")))
+        cached = len(AnswerCache(local_store).index())
         assert 0 < cached < len(sample_units)
         server.log.clear()
         rows = label_units(sample_units, llm_config(server.url), local_store)
@@ -103,6 +119,32 @@ def test_prompt_injection_cannot_break_the_schema(tmp_path, local_store):
 
 
 
+def test_a_torn_journal_line_is_asked_again_and_nothing_else(sample_units, local_store):
+    """A machine crash can tear the journal's last line: that answer is asked again, every other one is read."""
+    units = [u for u in sample_units if u["kind"] in ("function", "method")]
+    with TestServer() as server:
+        label_units(units, llm_config(server.url), local_store)
+        (journal,) = [i.key for i in local_store.list(JOURNALS)]
+        lines = local_store.get_bytes(journal).split(b"\n")
+        local_store.put_bytes(journal, b"\n".join(lines[:-2] + [lines[-2][: len(lines[-2]) // 2]]))
+        server.log.clear()
+        rows = label_units(units, llm_config(server.url), local_store)
+    assert [r["status"] for r in rows] == ["ok"] * len(units)
+    assert sum(not r["cached"] for r in rows) == 1 and len(server.log) == 1
+
+
+def test_an_object_store_gets_one_object_per_answer(sample_units, s3_store):
+    """S3 objects cannot be appended to: each answer is its own object, read back on the rerun."""
+    units = [u for u in sample_units if u["kind"] in ("function", "method")][:6]
+    with TestServer() as server:
+        label_units(units, llm_config(server.url), s3_store)
+        keys = [i.key for i in s3_store.list("cache/llm/")]
+        server.log.clear()
+        rows = label_units(units, llm_config(server.url), s3_store)
+    assert len(keys) == len(units) and not any(k.startswith(JOURNALS) for k in keys)
+    assert all(r["cached"] for r in rows) and not server.log
+
+
 def test_code_quoting_a_request_marker_is_labelled_as_a_unit(tmp_path, local_store):
     """The test server tells synthesize's requests by their first line: code that quotes the marker (as the
     server's own code does) is still a unit to label, not a generate request."""
@@ -115,6 +157,7 @@ def test_code_quoting_a_request_marker_is_labelled_as_a_unit(tmp_path, local_sto
     with TestServer() as server:
         rows = label_units(units, llm_config(server.url, max_retries=0), local_store)
     assert [r["status"] for r in rows] == ["ok"] * len(units)
+
 
 def test_api_key_never_leaks(sample_units, local_store, monkeypatch, caplog):
     secret = "sk-test-" + "k3y" * 10
