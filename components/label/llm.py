@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import gc
 import hashlib
 import json
 import logging
 import os
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,22 +111,25 @@ class OpenAICompatibleClient:
         spends more CPU per request than the request itself costs the server; else the SDK's default."""
         limits = httpx2.Limits(max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency)
         try:
-            return openai.DefaultAioHttpClient(limits=limits)
+            return openai.DefaultAioHttpClient(limits=limits, verify=_ssl_context())
         except RuntimeError:  # the SDK's aiohttp extra is missing
-            return openai.DefaultAsyncHttpxClient(limits=limits)
+            return openai.DefaultAsyncHttpxClient(limits=limits, verify=_ssl_context())
 
-    def run(self, requests: list[LLMRequest]) -> list[LLMResult]:
-        """Answer every request (cached ones from the store); results in request order."""
+    def run(self, requests: list[LLMRequest],
+            on_result: Callable[[int, LLMResult], None] | None = None) -> list[LLMResult]:
+        """Answer every request (cached ones from the store); results in request order. `on_result(index,
+        result)` sees each result as it arrives: work done there overlaps the requests still in flight."""
         # Everything alive now (units, facts, modules) outlives the run: frozen, the collector leaves it alone.
         # A full collection scanning it paused the event loop for ~130 ms, and answers arriving meanwhile
         # bunched up and queued behind each other for many rounds.
         gc.freeze()
         try:
-            return asyncio.run(self._run(requests))
+            return asyncio.run(self._run(requests, on_result))
         finally:
             gc.unfreeze()
 
-    async def _run(self, requests: list[LLMRequest]) -> list[LLMResult]:
+    async def _run(self, requests: list[LLMRequest],
+                   on_result: Callable[[int, LLMResult], None] | None) -> list[LLMResult]:
         # remote cache reads and writes run in threads: give every request in flight one, not the default handful
         if self.cache is not None and not self.cache.appends:
             asyncio.get_running_loop().set_default_executor(
@@ -136,14 +141,23 @@ class OpenAICompatibleClient:
         # one listing of the cache instead of one existence check per request: requests start at once
         cached = await asyncio.to_thread(self.cache.index) if self.cache is not None else set()
         try:
-            return list(await asyncio.gather(*(self._one(client, semaphore, budget, r, cached) for r in requests)))
+            return list(await asyncio.gather(*(self._one(client, semaphore, budget, r, cached, i, on_result)
+                                               for i, r in enumerate(requests))))
         finally:
             await client.close()
             if self.cache is not None:
                 self.cache.close()
 
     async def _one(self, client: openai.AsyncOpenAI, semaphore: asyncio.Semaphore, budget: _Budget,
-                   request: LLMRequest, cached_keys: set[str]) -> LLMResult:
+                   request: LLMRequest, cached_keys: set[str], index: int,
+                   on_result: Callable[[int, LLMResult], None] | None) -> LLMResult:
+        result = await self._answer(client, semaphore, budget, request, cached_keys)
+        if on_result is not None:
+            on_result(index, result)
+        return result
+
+    async def _answer(self, client: openai.AsyncOpenAI, semaphore: asyncio.Semaphore, budget: _Budget,
+                      request: LLMRequest, cached_keys: set[str]) -> LLMResult:
         key = self.cache_key(request)
         if key in cached_keys:
             doc = self.cache.load(key) if self.cache.appends else await asyncio.to_thread(self.cache.load, key)
@@ -237,6 +251,13 @@ class OpenAICompatibleClient:
                                                         "only the JSON object, following the schema."}]
         result.latency_s = round(time.monotonic() - t0, 4)
         return result
+
+
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """The default TLS context, built once per process: loading the CA bundle cost ~25 ms per client, and each
+    level of label_units (and synthesize's passes) makes a client."""
+    return httpx2.create_ssl_context()
 
 
 def _retry_after(response: Any) -> float | None:

@@ -69,8 +69,12 @@ def schema_problem(parsed: Any) -> str | None:
     try:
         LabelAnswer.model_validate(parsed)
     except ValidationError as e:
-        return f"answer does not match the schema: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"
+        return _schema_error(e)
     return None
+
+
+def _schema_error(e: ValidationError) -> str:
+    return f"answer does not match the schema: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"
 
 
 def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> list[dict[str, Any]]:
@@ -121,17 +125,23 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
                     earlier.setdefault(u["unit_id"], {}).update(
                         {k: str(v) for k, v in result.parsed["interpretations"].items()})
         requests = [_request(u, kid_lines(u), cfg, earlier=earlier.get(u["unit_id"])) for u in level]
-        for u, result in zip(level, client.run(requests), strict=True):
+
+        def finish(index: int, result: LLMResult, level: list[dict[str, Any]] = level) -> None:
+            u = level[index]
             for part in group_usage[u["unit_id"]]:
                 if not part.cached:
                     result.prompt_tokens += part.prompt_tokens
                     result.completion_tokens += part.completion_tokens
             result.attempts += sum(p.attempts for p in group_usage[u["unit_id"]])
             answer, error = None, result.error
-            if result.parsed is not None:
-                error = schema_problem(result.parsed)  # a cached answer is checked again
-                answer = LabelAnswer.model_validate(result.parsed) if error is None else None
+            if result.parsed is not None:  # checked by the client already; a cached answer is checked here
+                try:
+                    answer = LabelAnswer.model_validate(result.parsed)
+                except ValidationError as e:
+                    error = _schema_error(e)
             rows[u["unit_id"]] = _row(u, "llm", cfg.model, answer, result, error, cfg)
+
+        client.run(requests, on_result=finish)  # each row is built as its answer arrives
         if client.consecutive_failures >= cfg.circuit_breaker:
             raise StepError(f"label: the endpoint {cfg.base_url} failed {client.consecutive_failures} times in a "
                             "row; answers so far are cached, rerun when it is back")
