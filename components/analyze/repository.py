@@ -13,14 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasketch import MinHashLSH
 
-from repotune.analyze.extract import FileAnalysis, content_hash
+from repotune.analyze.extract import content_hash
 from repotune.analyze.facts import TEST_PATH
-from repotune.analyze.rows import (CALLABLE_KINDS, INTERNAL_CALLS, INTERNAL_CALLS_JSON, UNIT_SCHEMA, classify_import,
-                                   directory_id, file_rows, internal_module_names, module_names, rows_table, unit_id)
+from repotune.analyze.rows import CALLABLE_KINDS, INTERNAL_CALLS, INTERNAL_CALLS_JSON, UNIT_SCHEMA, directory_id, unit_id
 from repotune.analyze.secrets import redact
-from repotune.analyze.similarity import from_signature, minhash
-
-__all__ = ["RepositoryAnalysis", "assemble", "classify_import", "link", "minhash", "module_names", "unit_id"]
+from repotune.analyze.similarity import from_signature
 
 # Columns link() reads into Python; the large ones (code, docstrings, signatures) stay in Arrow.
 LINK_COLUMNS = ["unit_id", "kind", "language", "path", "name", "qualified_name", "content_hash", "facts", "_skip",
@@ -39,16 +36,6 @@ class RepositoryAnalysis:
     @cached_property
     def units(self) -> list[dict[str, Any]]:
         return self.table.to_pylist()
-
-
-def assemble(repository: str, files: list[FileAnalysis], *, context_tokens: int = 512,
-             near_duplicate_threshold: float = 0.9, num_perm: int = 64, readme: str | None = None) -> RepositoryAnalysis:
-    """The repository's units and edges from analysed files, in this process; deterministic for the same input."""
-    files = sorted(files, key=lambda f: f.path)
-    internal = internal_module_names([f.path for f in files])
-    rows = [row for i, f in enumerate(files) for row in file_rows(f, repository, i, internal, num_perm)]
-    return link(repository, rows_table(rows), context_tokens=context_tokens,
-                near_duplicate_threshold=near_duplicate_threshold, num_perm=num_perm, readme=readme)
 
 
 def link(repository: str, table: pa.Table, *, context_tokens: int = 512, near_duplicate_threshold: float = 0.9,

@@ -33,13 +33,17 @@ class AnswerCache:
         self.appends = isinstance(store, LocalStore)
         """Answers go to a journal (local store: no I/O wait worth a thread) or to their own objects."""
         self._journal: IO[bytes] | None = None
-        self._lines: dict[str, bytes] = {}
+        self._lines: dict[str, bytes] = {}  # journal lines by key
+        self._read: dict[str, int] = {}  # journals read into _lines, with their size then
 
     def index(self) -> set[str]:
         """The keys of every cached answer (one listing; journals are read here, objects when asked for)."""
         keys = set()
         for info in self.store.list(CACHE_PREFIX):
             if info.key.startswith(JOURNALS):
+                if self._read.get(info.key) == info.size:
+                    continue  # read at an earlier level of this run and unchanged
+                self._read[info.key] = info.size
                 for line in self.store.get_bytes(info.key).split(b"\n"):
                     key, tab, doc = line.partition(b"\t")
                     if tab:
@@ -70,7 +74,6 @@ class AnswerCache:
             self._journal = self.store.open_append(name)
         self._journal.write(key.encode() + b"\t" + data + b"\n")
         self._journal.flush()
-        self._lines[key] = data
 
     def close(self) -> None:
         if self._journal is not None:

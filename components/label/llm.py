@@ -160,21 +160,19 @@ class OpenAICompatibleClient:
                       request: LLMRequest, cached_keys: set[str]) -> LLMResult:
         key = self.cache_key(request)
         if key in cached_keys:
-            doc = self.cache.load(key) if self.cache.appends else await asyncio.to_thread(self.cache.load, key)
-            try:
-                if doc is not None:
-                    return LLMResult(**{**doc, "cached": True})
-            except TypeError:  # not an answer this client wrote
-                log.warning("cache entry %s is not an answer: asking again", key)
+            cached = _cached_result(key, await self._cache_io(self.cache.load, key))
+            if cached is not None:
+                return cached
         async with semaphore:
             result = await self._ask(client, budget, request)
         if result.error is None and self.cache is not None:
-            doc = {k: v for k, v in result.__dict__.items() if k != "cached"}
-            if self.cache.appends:
-                self.cache.save(key, doc)
-            else:
-                await asyncio.to_thread(self.cache.save, key, doc)
+            await self._cache_io(self.cache.save, key, {k: v for k, v in result.__dict__.items() if k != "cached"})
         return result
+
+    async def _cache_io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A journal is read from memory and appended to without waiting: inline; a remote store's reads and
+        PUTs would block the event loop: in a thread."""
+        return fn(*args) if self.cache.appends else await asyncio.to_thread(fn, *args)
 
     async def _ask(self, client: openai.AsyncOpenAI, budget: _Budget, request: LLMRequest) -> LLMResult:
         result = LLMResult(key=request.key)
@@ -239,7 +237,7 @@ class OpenAICompatibleClient:
                 result.parsed = json.loads(_strip_fences(text))
                 problem = request.check(result.parsed) if request.check else None
             except json.JSONDecodeError as e:
-                result.parsed, problem = None, f"invalid JSON answer: {e.msg} at {e.pos}"
+                problem = f"invalid JSON answer: {e.msg} at {e.pos}"
             result.error = problem
             if problem is None:
                 break
@@ -251,6 +249,16 @@ class OpenAICompatibleClient:
                                                         "only the JSON object, following the schema."}]
         result.latency_s = round(time.monotonic() - t0, 4)
         return result
+
+
+def _cached_result(key: str, doc: dict[str, Any] | None) -> LLMResult | None:
+    if doc is None:
+        return None
+    try:
+        return LLMResult(**{**doc, "cached": True})
+    except TypeError:  # not an answer this client wrote
+        log.warning("cache entry %s is not an answer: asking again", key)
+        return None
 
 
 @functools.lru_cache(maxsize=1)

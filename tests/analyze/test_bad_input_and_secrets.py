@@ -11,9 +11,9 @@ import pytest
 
 from repotune.analyze.discover import discover
 from repotune.analyze.extract import analyze_file
-from repotune.analyze.repository import assemble
 from repotune.analyze.secrets import redact
 from repotune.analyze.sources import resolve_source
+from repotune.analyze.step import analyze_repository
 from repotune.errors import StepError
 
 LIMITS = {"max_archive_bytes": 10_000_000, "max_archive_files": 1000}
@@ -47,7 +47,7 @@ def test_messy_repository_is_counted_not_crashed(messy_repo):
     assert analyses["pkg/broken.py"].parse_errors > 0
     assert [u.name for u in analyses["pkg/broken.py"].units if u.kind == "method"] == ["m"]
     assert [u.name for u in analyses["pkg/deep.py"].units if u.kind == "function"] == ["f"]
-    repo = assemble("messy", [a for a in analyses.values() if not a.skip_reason])
+    repo = analyze_repository([f for f in found.files if f[1]], "messy")
     assert {r["path"] for r in repo.units if r["kind"] == "file"} == {"pkg/ok.py", "pkg/broken.py", "pkg/deep.py"}
 
 
@@ -138,8 +138,7 @@ def connect(password="{PLANTED["password_assignment"]}"):
     """Connect with {PLANTED["stripe_key"]}."""
     return open_db(DB_URL, key=AWS_KEY, password=password)
 '''
-    analysis = analyze_file(code.encode(), "app/config.py", "python")
-    repo = assemble("leaky", [analysis])
+    repo = analyze_repository([("app/config.py", "python", code.encode())], "leaky")
     blob = json.dumps(repo.units)
     for kind, secret in PLANTED.items():
         assert secret not in blob, f"{kind} survived"
