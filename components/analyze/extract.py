@@ -7,8 +7,10 @@ Definitions and facts come from the packaged tree-sitter queries (queries/<langu
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +58,7 @@ class Unit:
     facts: dict[str, Any] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     referenced: set[str] = field(default_factory=set)  # the module-level names (globals, imports) it uses
+    span: tuple[int, int] = (0, 0)  # the code's bytes in FileAnalysis.data
 
 
 @dataclass
@@ -68,6 +71,7 @@ class FileAnalysis:
     parse_errors: int = 0
     skip_reason: str | None = None
     secrets: dict[str, int] = field(default_factory=dict)  # redacted findings by kind
+    data: bytes = b""  # the file as analysed (redacted, UTF-8): every unit's code is a span of it
 
 
 @functools.lru_cache(maxsize=None)
@@ -81,8 +85,9 @@ def _query(language: str) -> ts.Query:
 
 
 def content_hash(code: str) -> str:
-    """Hash of the code with whitespace normalised, so re-indented copies hash alike."""
-    return hashlib.sha256(re.sub(r"\s+", " ", code).strip().encode()).hexdigest()
+    """Hash of the code with whitespace normalised, so re-indented copies hash alike (split/join is the same as
+    collapsing r"\s+" and stripping, both use str.isspace, at a fraction of a regex substitution's cost)."""
+    return hashlib.sha256(" ".join(code.split()).encode()).hexdigest()
 
 
 def _text(node: ts.Node | None) -> str:
@@ -315,6 +320,25 @@ def _in(node: ts.Node, outer: ts.Node) -> bool:
     return outer.start_byte <= node.start_byte and node.end_byte <= outer.end_byte
 
 
+def gc_paused(function: Callable) -> Callable:
+    """Run `function` with the cyclic garbage collector paused. The per-file work makes ~100k short-lived objects
+    and no reference cycles (measured: nothing for gc.collect() after each of 388 files), so the collections
+    their allocation triggers free nothing; they cost 5% of the analysis. Reference counting still frees it all."""
+
+    @functools.wraps(function)
+    def paused(*args, **kwargs):
+        if not gc.isenabled():
+            return function(*args, **kwargs)
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
+
+
+@gc_paused
 def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
     """Units and facts of one file. Never raises on bad input: problems become skip_reason or parse_errors."""
     result = FileAnalysis(path=path, language=language)
@@ -327,9 +351,10 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
     found: Counter = Counter()
     text = redact(text, found) or ""
     result.secrets = dict(found)
-    data = text.encode("utf-8")
+    data = result.data = text.encode("utf-8")
     line_stats = LineStats(text, language, data)
-    file_unit = Unit("file", path.rsplit("/", 1)[-1], path, path, language, 1, len(line_stats.lengths), text)
+    file_unit = Unit("file", path.rsplit("/", 1)[-1], path, path, language, 1, len(line_stats.lengths), text,
+                     span=(0, len(data)))
     result.units.append(file_unit)
     if language not in FULL_LANGUAGES:
         file_unit.facts = file_facts(path, text, language, [], [])
@@ -441,7 +466,8 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
         code = data[code_start:node.end_byte].decode("utf-8", "replace")
         docstring = _python_docstring(node) if language == "python" else _leading_comment(node)
         unit = Unit(kind, name, f"{path}::{qualified}", path, language, source_node.start_point[0] + 1,
-                    node.end_point[0] + 1, code, _signature(node, data), docstring, parent)
+                    node.end_point[0] + 1, code, _signature(node, data), docstring, parent,
+                    span=(code_start, node.end_byte))
         unit.calls = scope.calls
         unit.facts = {"_scope": scope, "_node": node}  # completed below, once members are known
         result.units.append(unit)

@@ -11,11 +11,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasketch import MinHashLSH
 
 from repotune.analyze.extract import content_hash
 from repotune.analyze.facts import TEST_PATH
-from repotune.analyze.rows import CALLABLE_KINDS, INTERNAL_CALLS, INTERNAL_CALLS_JSON, UNIT_SCHEMA, directory_id, unit_id
+from repotune.analyze.rows import (CALLABLE_KINDS, INTERNAL_CALLS, INTERNAL_CALLS_JSON, UNIT_SCHEMA, directory_id,
+                                   dumps_facts, unit_id)
 from repotune.analyze.secrets import redact
 from repotune.analyze.similarity import from_signature
 
@@ -102,12 +102,12 @@ def link(repository: str, table: pa.Table, *, context_tokens: int = 512, near_du
 
 def _with_internal_calls(facts_json: str, internal_calls: list[str], parse: bool) -> str:
     if not parse:  # the placeholder occurs once: a string replacement, no JSON round trip
-        return facts_json.replace(INTERNAL_CALLS_JSON, json.dumps(internal_calls))
+        return facts_json.replace(INTERNAL_CALLS_JSON, dumps_facts(internal_calls))
     facts = json.loads(facts_json)
     functional = facts["dependencies"]["functional"]
     if functional.get("internal_calls") == INTERNAL_CALLS:
         functional["internal_calls"] = internal_calls
-    return json.dumps(facts, sort_keys=True)
+    return dumps_facts(facts)
 
 
 def _within_budget(parts: list[str], budget: int) -> str:
@@ -126,6 +126,8 @@ def _duplicates(rows: list[dict], threshold: float, num_perm: int) -> tuple[list
     duplicate_of: list[str | None] = [None] * len(rows)
     exact = near = 0
     seen: dict[str, str] = {}
+    from datasketch import MinHashLSH  # here, not at the top: the analysis workers import this module too
+
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     for i, r in enumerate(rows):
         if r["_signature"] is None:
@@ -150,7 +152,7 @@ def _unit_row(repository: str, kind: str, name: str, path: str, qualified_name: 
     return {"unit_id": unit_id(repository, path, qualified_name, ""), "kind": kind, "repository": repository,
             "language": None, "path": path, "name": name, "qualified_name": qualified_name, "parent_id": parent_id,
             "start_line": None, "end_line": None, "signature": None, "docstring": None, "code": "",
-            "content_hash": chash, "context": "", "facts": redact(json.dumps(facts, sort_keys=True)),
+            "content_hash": chash, "context": "", "facts": redact(dumps_facts(facts)),
             "duplicate_of": None, "is_test": bool(TEST_PATH.search(path))}
 
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections import Counter
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
-from repotune.analyze.extract import FileAnalysis, content_hash
+from repotune.analyze.extract import FileAnalysis, content_hash, gc_paused
 from repotune.analyze.facts import TEST_PATH
 from repotune.analyze.secrets import redact
-from repotune.analyze.similarity import signature
+from repotune.analyze.similarity import signatures as minhash_signatures
 
 STDLIB = set(sys.stdlib_module_names)
 NODE_BUILTINS = {"fs", "path", "http", "https", "os", "url", "crypto", "util", "events", "stream", "child_process"}
@@ -27,7 +29,7 @@ MIN_DUPLICATE_CHARS = 40  # shorter callables (one-line stubs) are never marked 
 
 # Stands for the resolved internal calls inside a function's facts JSON until link() knows them.
 INTERNAL_CALLS = "\x00internal_calls\x00"
-INTERNAL_CALLS_JSON = json.dumps(INTERNAL_CALLS)
+INTERNAL_CALLS_JSON = orjson.dumps(INTERNAL_CALLS).decode()
 
 UNIT_SCHEMA = pa.schema([
     ("unit_id", pa.string()), ("kind", pa.string()), ("repository", pa.string()), ("language", pa.string()),
@@ -95,6 +97,7 @@ def classify_import(module: str, language: str | None, internal_modules: frozens
     return "third_party"
 
 
+@gc_paused
 def file_rows(fa: FileAnalysis, repository: str, file_index: int, internal_modules: frozenset[str] | set[str],
               num_perm: int = 64) -> list[dict[str, Any]]:
     """The rows of one analysed file (ROW_SCHEMA): its file unit first, then its classes, functions, methods."""
@@ -109,6 +112,10 @@ def file_rows(fa: FileAnalysis, repository: str, file_index: int, internal_modul
         signatures.setdefault(u.qualified_name, u.signature)
     import_kinds = {m: classify_import(m, fa.language, internal_modules) for m in fa.imports}
     directory = fa.path.rsplit("/", 1)[0] if "/" in fa.path else None
+    signed = [u.kind in CALLABLE_KINDS and len(u.code) >= MIN_DUPLICATE_CHARS for u in fa.units]
+    minhashes = iter(minhash_signatures(fa.data, [u.span for u, s in zip(fa.units, signed, strict=True) if s],
+                                        num_perm))
+    is_test = bool(TEST_PATH.search(fa.path))
     rows = []
     for order, (u, uid, chash) in enumerate(zip(fa.units, ids, hashes, strict=True)):
         facts = u.facts
@@ -131,19 +138,47 @@ def file_rows(fa: FileAnalysis, repository: str, file_index: int, internal_modul
         if u.kind in CALLABLE_KINDS and u.signature:
             doc = (u.docstring or "").split("\n", 1)[0]
             row["_callee_line"] = f"{u.signature}  # {u.path}" + (f": {doc}" if doc else "")
-        # defence in depth: the file was redacted before parsing, so this normally finds nothing
-        code, facts_json = redact(u.code), redact(json.dumps(facts, sort_keys=True))
+        facts_json = dumps_facts(facts)
         if u.kind in ("function", "method") and facts_json.count(INTERNAL_CALLS_JSON) != 1:
             row["_fix_facts"] = True
-        if u.kind in CALLABLE_KINDS and len(code) >= MIN_DUPLICATE_CHARS:
-            row["_signature"] = signature(code, num_perm)
+        if signed[order]:
+            row["_signature"] = next(minhashes)
         row.update(
             unit_id=uid, kind=u.kind, repository=repository, language=u.language, path=u.path, name=u.name,
             qualified_name=u.qualified_name, parent_id=parent_id, start_line=u.start_line, end_line=u.end_line,
-            signature=redact(u.signature), docstring=redact(u.docstring), code=code, content_hash=chash,
-            facts=facts_json, is_test=bool(TEST_PATH.search(u.path)), _file=file_index, _order=order)
+            signature=u.signature, docstring=u.docstring, code=u.code, content_hash=chash, facts=facts_json,
+            is_test=is_test, _file=file_index, _order=order)
         rows.append(row)
+    _redact_derived(rows)
     return rows
+
+
+# Texts rewritten from the code rather than sliced from it: a signature's whitespace is collapsed, a comment's
+# markers are stripped and its lines joined, which can bring a keyword and a value together.
+REWRITTEN_TEXTS = ("signature", "docstring")
+SEPARATOR = "\n\0\n"  # no secret pattern matches across it (none spans a NUL)
+
+
+def _redact_derived(rows: list[dict[str, Any]]) -> None:
+    """Defence in depth for the rewritten texts. The file was redacted before parsing, so every unit's code (a
+    slice of it) is clean, and so are the facts but for the signature they repeat: slices of the code (parameters,
+    decorators, callees with their argument lists elided), names and fixed words. Signatures and docstrings are
+    rewritten, so they are checked once, joined; only if that finds anything are they and the facts redacted
+    field by field."""
+    joined = SEPARATOR.join(t for r in rows for name in REWRITTEN_TEXTS if (t := r.get(name)))
+    found: Counter = Counter()
+    redact(joined, found)
+    if not found:
+        return
+    for r in rows:
+        for name in (*REWRITTEN_TEXTS, "facts"):
+            if r.get(name):
+                r[name] = redact(r[name])
+
+
+def dumps_facts(facts: dict[str, Any]) -> str:
+    """Facts as JSON, keys sorted (orjson: the encoding was a tenth of the per-file work with json)."""
+    return orjson.dumps(facts, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _local_context(u: Any, fa: FileAnalysis, signatures: dict[str, str | None]) -> list[str]:

@@ -150,3 +150,13 @@ def connect(password="{PLANTED["password_assignment"]}"):
 def test_redaction_keeps_ordinary_code():
     code = 'name = "perfectly_normal_identifier"\npassword = os.environ["PASSWORD"]\ncolor = "#ffffff"\n'
     assert redact(code) == code
+
+
+def test_secret_made_by_rewriting_a_comment_is_redacted():
+    """In the file the value is no assignment (a comment marker stands between); the docstring built from the
+    comment joins the lines, which makes it one: the rewritten texts and the facts are redacted again."""
+    code = '// password =\n// "Fake0Pass0Word"\nfunction connect(url) {\n  return url;\n}\n'
+    repo = analyze_repository([("db.js", "javascript", code.encode())], "rewritten")
+    connect = next(u for u in repo.units if u["name"] == "connect")
+    assert "Fake0Pass0Word" not in connect["docstring"] and "[REDACTED:" in connect["docstring"]
+    assert "Fake0Pass0Word" not in connect["facts"]

@@ -1,0 +1,65 @@
+"""MinHash signatures: the vectorised form agrees with the plain definition, and estimates Jaccard similarity."""
+
+import hashlib
+import random
+import re
+
+import numpy as np
+
+from repotune.analyze.extract import content_hash
+from repotune.analyze.similarity import (from_signature, minhash, reference_signature, signature, signatures)
+
+CODE = b'''def total(items):
+    """Sum the prices."""
+    return sum(i.price * i.quantity for i in items)\tif items else 0
+
+class Cart:
+    def add(self, sku, quantity=1):
+        self.lines[sku] = self.lines.get(sku, 0) + quantity
+x=1
+'''
+
+
+def test_every_span_matches_the_plain_definition():
+    rng = random.Random(7)
+    spans = [(0, len(CODE)), (0, 0), (len(CODE), len(CODE)), (3, 3), (0, 5), (4, 9), (10, 40)]  # empty, cut words
+    spans += [tuple(sorted((rng.randrange(len(CODE) + 1), rng.randrange(len(CODE) + 1)))) for _ in range(200)]
+    got = signatures(CODE, spans, 64)
+    assert len(got) == len(spans)
+    for (start, end), value in zip(spans, got, strict=True):
+        assert value == reference_signature(CODE[start:end], 64), (start, end)
+    assert signature(CODE.decode(), 32) == reference_signature(CODE, 32)  # other sizes too
+    assert signatures(CODE, [], 64) == []
+
+
+def test_signatures_do_not_depend_on_the_other_spans_or_their_order():
+    spans = [(0, 120), (130, len(CODE)), (0, len(CODE))]
+    alone = [signatures(CODE, [span])[0] for span in spans]
+    assert signatures(CODE, spans) == alone
+    assert signatures(CODE, spans[::-1]) == alone[::-1]
+
+
+def test_long_spans_cross_permutation_blocks():
+    rng = random.Random(3)
+    words = [f"w{rng.randrange(50_000)}" for _ in range(60_000)]  # more shingles than one block holds
+    data = " ".join(words).encode()
+    spans = [(0, len(data)), (0, len(data) // 3), (len(data) // 2, len(data))]
+    for (start, end), value in zip(spans, signatures(data, spans), strict=True):
+        expected = signatures(data[start:end], [(0, end - start)])[0]
+        assert value == expected
+
+
+def test_jaccard_estimates():
+    base = " ".join(f"token{i}" for i in range(400))
+    edited = base.replace("token200 ", "changed ")
+    other = " ".join(f"other{i}" for i in range(400))
+    assert minhash(base).jaccard(minhash(base)) == 1.0
+    assert minhash(base).jaccard(minhash(edited)) > 0.9  # true: 395/401
+    assert minhash(base).jaccard(minhash(other)) < 0.1
+    assert np.array_equal(from_signature(signature(base)).hashvalues, minhash(base).hashvalues)
+
+
+def test_content_hash_normalises_whitespace_like_the_regex():
+    for text in ["a  b\n\tc ", "\u00a0x\u2003y\x1cz\u3000", "", "   ", "é ü\r\n\x0bq"]:
+        expected = re.sub(r"\s+", " ", text).strip()
+        assert content_hash(text) == hashlib.sha256(expected.encode()).hexdigest()
