@@ -66,6 +66,8 @@ def naming_convention(name: str) -> str:
 def docstring_style(doc: str | None) -> str:
     if not doc:
         return "none"
+    if ":" not in doc and "@" not in doc and "---" not in doc:  # what each style below needs: most are plain
+        return "plain"
     if re.search(r"^\s*(Args|Arguments|Returns|Raises|Yields|Attributes):\s*$", doc, re.M):
         return "google"
     if re.search(r"^\s*(Parameters|Returns)\s*\n\s*-{3,}", doc, re.M):
