@@ -116,6 +116,7 @@ def file_rows(fa: FileAnalysis, repository: str, file_index: int, internal_modul
     minhashes = iter(minhash_signatures(fa.data, [u.span for u, s in zip(fa.units, signed, strict=True) if s],
                                         num_perm))
     is_test = bool(TEST_PATH.search(fa.path))
+    imported = [(m, m.rsplit(".", 1)[-1].rsplit("/", 1)[-1]) for m in fa.imports]
     rows = []
     for order, (u, uid, chash) in enumerate(zip(fa.units, ids, hashes, strict=True)):
         facts = u.facts
@@ -132,7 +133,7 @@ def file_rows(fa: FileAnalysis, repository: str, file_index: int, internal_modul
             parent_id = id_of.get(u.parent) if u.parent else None
         if u.kind in ("function", "method"):
             facts["dependencies"]["functional"]["internal_calls"] = INTERNAL_CALLS
-            row.update(_calls=u.calls, _context_parts=_local_context(u, fa, signatures),
+            row.update(_calls=u.calls, _context_parts=_local_context(u, fa, signatures, imported),
                        _defuse=[f"{var}<-{r}" for var, reads in facts["dependencies"]["variable"]["assignments"].items()
                                 for r in reads])
         if u.kind in CALLABLE_KINDS and u.signature:
@@ -181,13 +182,16 @@ def dumps_facts(facts: dict[str, Any]) -> str:
     return orjson.dumps(facts, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def _local_context(u: Any, fa: FileAnalysis, signatures: dict[str, str | None]) -> list[str]:
-    """The parts of a function's assembled context its own file gives: imports, globals, its class."""
+def _local_context(u: Any, fa: FileAnalysis, signatures: dict[str, str | None],
+                   imported: list[tuple[str, str]]) -> list[str]:
+    """The parts of a function's assembled context its own file gives: imports, globals, its class.
+    imported: the file's imports with the name each binds."""
     parts = []
-    imports = [m for m in fa.imports if m.rsplit(".", 1)[-1].rsplit("/", 1)[-1] in u.referenced]
-    if imports:
-        parts.append("# imports: " + ", ".join(imports))
-    parts.extend(line for name, line in fa.globals.items() if name in u.referenced)
+    if u.referenced:
+        imports = [module for module, name in imported if name in u.referenced]
+        if imports:
+            parts.append("# imports: " + ", ".join(imports))
+        parts.extend(line for name, line in fa.globals.items() if name in u.referenced)
     if u.kind == "method" and u.parent in signatures:
         parts.append(signatures[u.parent] or "")
     return parts
