@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from repotune.analyze.extract import FileAnalysis, content_hash, gc_paused
 from repotune.analyze.facts import TEST_PATH
 from repotune.analyze.secrets import redact
+from repotune.analyze.similarity import Words
 from repotune.analyze.similarity import signatures as minhash_signatures
 
 STDLIB = set(sys.stdlib_module_names)
@@ -104,7 +107,8 @@ def file_rows(fa: FileAnalysis, repository: str, file_index: int, internal_modul
     if fa.skip_reason:
         return [{"kind": "file", "path": fa.path, "language": fa.language, "_file": file_index, "_order": 0,
                  "_skip": fa.skip_reason}]
-    hashes = [content_hash(u.code) for u in fa.units]
+    words = Words(fa.data)
+    hashes = _content_hashes(fa, words)
     ids = [unit_id(repository, u.path, u.qualified_name, h) for u, h in zip(fa.units, hashes, strict=True)]
     id_of = {u.qualified_name: i for u, i in zip(fa.units, ids, strict=True)}
     signatures: dict[str, str | None] = {}  # the first unit of a name, as the class a method belongs to
@@ -113,7 +117,7 @@ def file_rows(fa: FileAnalysis, repository: str, file_index: int, internal_modul
     import_kinds = {m: classify_import(m, fa.language, internal_modules) for m in fa.imports}
     directory = fa.path.rsplit("/", 1)[0] if "/" in fa.path else None
     signed = [u.kind in CALLABLE_KINDS and len(u.code) >= MIN_DUPLICATE_CHARS for u in fa.units]
-    minhashes = iter(minhash_signatures(fa.data, [u.span for u, s in zip(fa.units, signed, strict=True) if s],
+    minhashes = iter(minhash_signatures(words, [u.span for u, s in zip(fa.units, signed, strict=True) if s],
                                         num_perm))
     is_test = bool(TEST_PATH.search(fa.path))
     imported = [(m, m.rsplit(".", 1)[-1].rsplit("/", 1)[-1]) for m in fa.imports]
@@ -180,6 +184,40 @@ def _redact_derived(rows: list[dict[str, Any]]) -> None:
 def dumps_facts(facts: dict[str, Any]) -> str:
     """Facts as JSON, keys sorted (orjson: the encoding was a tenth of the per-file work with json)."""
     return orjson.dumps(facts, option=orjson.OPT_SORT_KEYS).decode()
+
+
+# What str.split() splits on beyond bytes.split()'s ASCII whitespace, in UTF-8: \x1c-\x1f, NEL, NBSP, and
+# the Unicode spaces (U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000).
+OTHER_WHITESPACE = re.compile(rb"[\x1c-\x1f]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80")
+
+
+def _other_whitespace(data: bytes) -> bool:
+    if data.isascii():  # the usual case: four memchr scans instead of the regex over every byte
+        return any(separator in data for separator in (b"\x1c", b"\x1d", b"\x1e", b"\x1f"))
+    return OTHER_WHITESPACE.search(data) is not None
+
+
+def _content_hashes(fa: FileAnalysis, words: Words) -> list[str]:
+    """content_hash(u.code) of every unit, the whitespace normalised once for the whole file: a unit that starts
+    and ends on word boundaries hashes a slice of it (nested units no longer split and join their code again)."""
+    if _other_whitespace(fa.data):  # words would differ from str.split()'s: each unit on its own
+        return [content_hash(u.code) for u in fa.units]
+    normal = b" ".join(fa.data.split())
+    sizes = words.end - words.start
+    offsets = (np.cumsum(sizes + 1) - (sizes + 1)).tolist()  # where each word starts in `normal`
+    sizes = sizes.tolist()
+    starts = np.array([u.span[0] for u in fa.units], dtype=np.int64)
+    ends = np.array([u.span[1] for u in fa.units], dtype=np.int64)
+    first, last, whole = (column.tolist() for column in words.locate(starts, ends))
+    hashes = []
+    for u, a, b, aligned in zip(fa.units, first, last, whole, strict=True):
+        if not aligned:
+            hashes.append(content_hash(u.code))
+        elif a == b:
+            hashes.append(hashlib.sha256(b"").hexdigest())
+        else:
+            hashes.append(hashlib.sha256(normal[offsets[a]:offsets[b - 1] + sizes[b - 1]]).hexdigest())
+    return hashes
 
 
 def _local_context(u: Any, fa: FileAnalysis, signatures: dict[str, str | None],

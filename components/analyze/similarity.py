@@ -71,46 +71,98 @@ def _min_hashes(shingles: np.ndarray, offsets: np.ndarray, num_perm: int) -> np.
     return out
 
 
-def signatures(data: bytes, spans: Sequence[tuple[int, int]], num_perm: int = 64) -> list[bytes]:
+class Words:
+    """A byte string's words (runs between ASCII whitespace: `bytes.split()`) with their hashes, found once for
+    all the spans of a file: its units nest (a class holds its methods), so per-span work would redo them."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        size = len(data)
+        chars = np.frombuffer(data, dtype=np.uint8)
+        edges = np.flatnonzero(np.diff(np.concatenate(([True], _WHITESPACE[chars], [True])).view(np.int8)))
+        self.start, self.end = edges[0::2], edges[1::2]
+        powers, self._inverses = _powers(size + 1)
+        self._prefix = np.zeros(size + 1, dtype=np.uint64)
+        np.cumsum((chars.astype(np.uint64) + np.uint64(1)) * powers[:size], out=self._prefix[1:])
+        self.hashes = self.hash(self.start, self.end)
+
+    def hash(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Hashes of the byte ranges [lo, hi): sum of (byte + 1) * BASE**i, from the prefix sums."""
+        return (self._prefix[hi] - self._prefix[lo]) * self._inverses[lo]
+
+    def locate(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each span: its first and last+1 overlapping word, and whether it cuts none of them."""
+        first = np.searchsorted(self.end, starts, side="right")
+        last = np.maximum(np.searchsorted(self.start, ends, side="left"), first)
+        n = len(self.start)
+        if n == 0:
+            return first, last, np.ones(len(starts), dtype=bool)
+        whole = (first == last) | (
+            (self.start[np.minimum(first, n - 1)] >= starts) & (self.end[np.maximum(last - 1, 0)] <= ends))
+        return first, last, whole
+
+
+def signatures(data: bytes | Words, spans: Sequence[tuple[int, int]], num_perm: int = 64) -> list[bytes]:
     """The MinHash signature (num_perm 32-bit values, as bytes) of each byte span [start, end) of data."""
     if not spans:
         return []
-    size = len(data)
-    chars = np.frombuffer(data, dtype=np.uint8)
-    blank = _WHITESPACE[chars]
-    # words: runs of non-blank bytes, [word_start, word_end)
-    edges = np.flatnonzero(np.diff(np.concatenate(([True], blank, [True])).view(np.int8)))
-    word_start, word_end = edges[0::2], edges[1::2]
-    powers, inverses = _powers(size + 1)
-    prefix = np.zeros(size + 1, dtype=np.uint64)
-    np.cumsum((chars.astype(np.uint64) + np.uint64(1)) * powers[:size], out=prefix[1:])
-
+    words = data if isinstance(data, Words) else Words(data)
     starts = np.array([s for s, _ in spans], dtype=np.int64)
     ends = np.array([e for _, e in spans], dtype=np.int64)
-    # the words each span overlaps, clipped to the span (a span may cut a word at either end)
-    first = np.searchsorted(word_end, starts, side="right")
-    last = np.searchsorted(word_start, ends, side="left")
-    counts = np.maximum(last - first, 0)
-    # each span's words, then zero pads: a span of fewer than three words still gets one shingle
-    slots = np.maximum(counts, 1) + 2
-    slot_offsets = np.concatenate(([0], np.cumsum(slots)[:-1]))
-    total = int(slots.sum())
-    span_of_slot = np.repeat(np.arange(len(spans)), slots)
-    position = np.arange(total) - slot_offsets[span_of_slot]
+    first, last, whole = words.locate(starts, ends)
+    out = np.empty((len(spans), num_perm), dtype=np.uint32)
+    shared = whole & (last - first >= 3)
+    if shared.any():
+        out[shared] = _shared_shingle_minima(words, first[shared], last[shared] - 2, num_perm)
+    if not shared.all():
+        rest = ~shared
+        out[rest] = _clipped_minima(words, starts[rest], ends[rest], first[rest], last[rest], num_perm)
+    return [row.tobytes() for row in out]
+
+
+def _aranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenation of arange(start, start + length) for each pair (lengths > 0)."""
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+
+
+def _shared_shingle_minima(words: Words, lo: np.ndarray, hi: np.ndarray, num_perm: int) -> np.ndarray:
+    """Minima for spans made of whole words, three or more: span i's shingles are the file's shingles lo[i] to
+    hi[i] (a shingle numbered by its first word). The rows between any two span ends are permuted and reduced
+    once, then each span takes the minimum of the pieces it covers: nested spans share their shingles' work."""
+    bounds = np.unique(np.concatenate((lo, hi)))
+    piece_lo, piece_hi = np.searchsorted(bounds, lo), np.searchsorted(bounds, hi)
+    depth = np.bincount(piece_lo, minlength=len(bounds)) - np.bincount(piece_hi, minlength=len(bounds))
+    is_covered = np.cumsum(depth)[:-1] > 0  # pieces inside some span; the rest is never read
+    covered = np.flatnonzero(is_covered)
+    piece_start, piece_size = bounds[covered], bounds[covered + 1] - bounds[covered]
+    rows = _aranges(piece_start, piece_size)
+    shingles = _combine(words.hashes[rows], words.hashes[rows + 1], words.hashes[rows + 2])
+    piece_minima = _min_hashes(shingles, np.cumsum(piece_size) - piece_size, num_perm)
+    place = np.cumsum(is_covered) - 1  # piece number -> row of piece_minima
+    counts = piece_hi - piece_lo
+    gathered = piece_minima[_aranges(place[piece_lo], counts)]
+    return np.minimum.reduceat(gathered, np.cumsum(counts) - counts, axis=0)
+
+
+def _clipped_minima(words: Words, starts, ends, first, last, num_perm: int) -> np.ndarray:
+    """Minima for any spans: words cut by a span's ends are hashed as cut, and a span of fewer than three words
+    gets one shingle (its words padded with zeros)."""
+    counts = last - first
+    slots = np.maximum(counts, 1) + 2  # each span's words, then zero pads
+    slot_offsets = np.cumsum(slots) - slots
+    span_of_slot = np.repeat(np.arange(len(starts)), slots)
+    position = np.arange(int(slots.sum())) - slot_offsets[span_of_slot]
     is_word = position < counts[span_of_slot]
     word = first[span_of_slot][is_word] + position[is_word]
     span_of_word = span_of_slot[is_word]
-    lo = np.maximum(word_start[word], starts[span_of_word])
-    hi = np.minimum(word_end[word], ends[span_of_word])
-    hashes = np.zeros(total, dtype=np.uint64)
-    hashes[is_word] = (prefix[hi] - prefix[lo]) * inverses[lo]
-
+    hashes = np.zeros(len(position), dtype=np.uint64)
+    hashes[is_word] = words.hash(np.maximum(words.start[word], starts[span_of_word]),
+                                 np.minimum(words.end[word], ends[span_of_word]))
     shingle_counts = np.maximum(counts - 2, 1)
-    keep = position < shingle_counts[span_of_slot]
-    rows = np.flatnonzero(keep)
+    rows = np.flatnonzero(position < shingle_counts[span_of_slot])
     shingles = _combine(hashes[rows], hashes[rows + 1], hashes[rows + 2])
-    offsets = np.concatenate(([0], np.cumsum(shingle_counts)[:-1]))
-    return [row.tobytes() for row in _min_hashes(shingles, offsets, num_perm)]
+    return _min_hashes(shingles, np.cumsum(shingle_counts) - shingle_counts, num_perm)
 
 
 def signature(text: str, num_perm: int = 64) -> bytes:

@@ -32,6 +32,24 @@ def test_every_span_matches_the_plain_definition():
     assert signatures(CODE, [], 64) == []
 
 
+def test_nested_whole_word_spans_share_their_shingles_and_match_the_definition():
+    """Units nest (a class holds its methods) and start and end on word boundaries: that path is checked on many
+    random nested line-aligned spans, mixed with spans that cut words."""
+    rng = random.Random(11)
+    lines = [f"{'    ' * rng.randrange(3)}w{rng.randrange(40)} = f{rng.randrange(9)}(x{rng.randrange(5)}) + 1"
+             for _ in range(300)]
+    data = "\n".join(lines).encode()
+    line_starts = [0] + [i + 1 for i, c in enumerate(data) if c == 10]
+    spans = []
+    for _ in range(150):
+        a, b = sorted(rng.sample(range(len(line_starts)), 2))
+        end = line_starts[b] - 1  # the newline before line b: a span ends where a line's text ends
+        spans.append((line_starts[a], end))
+    spans += [(3, 200), (0, len(data))]
+    for (start, end), value in zip(spans, signatures(data, spans), strict=True):
+        assert value == reference_signature(data[start:end]), (start, end)
+
+
 def test_signatures_do_not_depend_on_the_other_spans_or_their_order():
     spans = [(0, 120), (130, len(CODE)), (0, len(CODE))]
     alone = [signatures(CODE, [span])[0] for span in spans]
@@ -63,3 +81,22 @@ def test_content_hash_normalises_whitespace_like_the_regex():
     for text in ["a  b\n\tc ", "\u00a0x\u2003y\x1cz\u3000", "", "   ", "é ü\r\n\x0bq"]:
         expected = re.sub(r"\s+", " ", text).strip()
         assert content_hash(text) == hashlib.sha256(expected.encode()).hexdigest()
+
+
+def test_content_hashes_of_a_files_units_equal_hashing_each_units_code():
+    """rows hashes every unit from one normalised copy of the file; it must equal content_hash(code), also for a
+    unit that cuts a word (a JavaScript function ending in `})`), and for files with Unicode whitespace."""
+    from repotune.analyze.extract import analyze_file
+    from repotune.analyze.rows import _content_hashes
+    from repotune.analyze.similarity import Words
+
+    sources = {
+        "a.py": CODE,
+        "b.js": b"run(function () {\n  return 1;\n});\nconst f = (x) =>   x  * 2;\n",
+        "c.py": "def f():\n    s = 'a\u00a0b\u3000c'  # Unicode spaces\n    return s\n".encode(),
+        "d.py": b"",
+    }
+    for path, data in sources.items():
+        fa = analyze_file(data, path, {"py": "python", "js": "javascript"}[path.rsplit(".", 1)[1]])
+        assert len(fa.units) >= 1
+        assert _content_hashes(fa, Words(fa.data)) == [content_hash(u.code) for u in fa.units], path
