@@ -138,11 +138,12 @@ def _unquote(literal: str) -> str:
     return literal[start:max(end, start)]
 
 
-def _leading_comment(node: ts.Node) -> str | None:
+def _leading_comment(node: ts.Node, parent: ts.Node | None) -> str | None:
+    """parent: node.parent, already looked up (each lookup descends from the root)."""
     anchor = node
-    while anchor.parent is not None and anchor.parent.type in ("export_statement", "decorated_definition",
-                                                               "lexical_declaration", "variable_declaration"):
-        anchor = anchor.parent
+    while parent is not None and parent.type in ("export_statement", "decorated_definition", "lexical_declaration",
+                                                  "variable_declaration"):
+        anchor, parent = parent, parent.parent
     lines: list[str] = []
     prev = anchor.prev_sibling
     expected_row = anchor.start_point[0]
@@ -165,8 +166,8 @@ def _clean_doc(text: str) -> str | None:
     return text or None
 
 
-def _decorators(node: ts.Node) -> list[str]:
-    parent = node.parent
+def _decorators(node: ts.Node, parent: ts.Node | None) -> list[str]:
+    """parent: node.parent, already looked up."""
     if parent is not None and parent.type == "decorated_definition":
         return [_text(c) for c in parent.named_children if c.type == "decorator"]
     modifiers = [c for c in node.children if c.type in ("modifiers", "attribute_item")]
@@ -477,19 +478,21 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
         if owner and not enclosing:
             parent_units = [u for u in result.units if u.kind == "class" and u.name == owner]
             parent = parent_units[0].qualified_name if parent_units else path
-        source_node = node.parent if node.parent is not None and node.parent.type == "decorated_definition" else node
+        node_parent = node.parent  # tree-sitter finds a parent by descending from the root: once per node
+        decorated = node_parent is not None and node_parent.type == "decorated_definition"
+        source_node = node_parent if decorated else node
         code_start = source_node.start_byte
         if kind in ("function", "method"):
             # A callable's own code starts at its line (keep the indentation of the first line for style facts).
             code_start = data.rfind(b"\n", 0, code_start) + 1
         spans.append((code_start, node.end_byte))
         code = data[code_start:node.end_byte].decode("utf-8", "replace")
-        docstring = _python_docstring(node) if language == "python" else _leading_comment(node)
+        docstring = _python_docstring(node) if language == "python" else _leading_comment(node, node_parent)
         unit = Unit(kind, name, f"{path}::{qualified}", path, language, source_node.start_point[0] + 1,
                     node.end_point[0] + 1, code, _signature(node, data), docstring, parent,
                     span=(code_start, node.end_byte))
         unit.calls = scope.calls
-        unit.facts = {"_scope": scope, "_node": node}  # completed below, once members are known
+        unit.facts = {"_scope": scope, "_node": node, "_parent": node_parent}  # completed below, once members are known
         result.units.append(unit)
         enclosing.append((node, unit, scope))
 
@@ -498,14 +501,15 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
     global_names = set(result.globals)
     _referenced_names(data, result.units[1:], spans, nested_in, global_names.union(n for _, n in imported))
     for unit in result.units[1:]:
-        scope, node = unit.facts.pop("_scope"), unit.facts.pop("_node")
+        scope, node, node_parent = unit.facts["_scope"], unit.facts["_node"], unit.facts["_parent"]
         params = _parameters(node) if unit.kind != "class" else []
         raised, caught = _sorted(scope.raised), _sorted(scope.caught)
         referenced = unit.referenced
         unit.facts = {
             "structure": {
                 "elements": {"kind": unit.kind, "name": unit.name, "signature": unit.signature,
-                             "decorators": _decorators(node), "parameters": params, "members": scope.members,
+                             "decorators": _decorators(node, node_parent), "parameters": params,
+                             "members": scope.members,
                              "lines": unit.end_line - unit.start_line + 1,
                              "nesting": unit.qualified_name.split("::", 1)[-1].count(".")},
             },

@@ -11,7 +11,6 @@ import functools
 import math
 import re
 import operator
-from itertools import accumulate
 from operator import methodcaller
 from typing import Any
 
