@@ -112,7 +112,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-mb", type=float, default=None, help="stop after this many MB of source")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per file for the per-core figures")
-    parser.add_argument("--batch-size", type=int, default=16, help="files per Ray Data batch")
+    from repotune.analyze.config import AnalyzeConfig
+
+    parser.add_argument("--batch-size", type=int, default=AnalyzeConfig.model_fields["batch_size"].default,
+                        help="files per Ray Data batch (default: the step's)")
     parser.add_argument("--skip-ray", action="store_true", help="only the per-core figures")
     args = parser.parse_args()
 
