@@ -55,6 +55,8 @@ ASSIGNED_KEYWORDS = ("passw", "pwd", "secret", "token", "api", "access", "auth")
 SEARCH_WORDS = sorted({m.lower() for _, _, markers, _ in PATTERNS for m in markers} | set(ASSIGNED_KEYWORDS))
 WORD_SEARCH = ahocorasick_rs.AhoCorasick(SEARCH_WORDS)
 WORD_INDEX = {word: i for i, word in enumerate(SEARCH_WORDS)}
+MARKER_WORDS = [tuple({WORD_INDEX[m.lower()] for m in markers}) for _, _, markers, _ in PATTERNS]
+KEYWORD_WORDS = tuple(WORD_INDEX[k] for k in ASSIGNED_KEYWORDS)
 
 # Every byte that may stand inside a long literal becomes "a", quotes stay, the rest is a space: a literal long
 # enough to be tested can only start where a quote is followed by 24 "a"s, found with bytes.find (memchr speed).
@@ -66,6 +68,8 @@ MIN_LITERAL = 24
 def _sub_at(pattern: re.Pattern[str], text: str, starts, replace) -> str:
     """pattern.sub(replace, text) for a pattern whose matches can only start at `starts`: the same leftmost,
     non-overlapping matches, the regex run at those places only."""
+    if not starts:
+        return text
     out, done = [], 0
     for at in sorted(set(starts)):
         if at < done or at < 0:
@@ -93,8 +97,12 @@ class _WordPlaces:
         for index, start, _ in WORD_SEARCH.find_matches_as_indexes(text.lower(), overlapping=True):
             self.starts.setdefault(index, []).append(start)
 
-    def of(self, words) -> list[int]:
-        return [at for word in words for at in self.starts.get(WORD_INDEX[word.lower()], ())]
+    def of(self, words: tuple[int, ...]) -> list[int]:
+        """Where any of these search words (indexes into SEARCH_WORDS) starts."""
+        starts = self.starts
+        if not starts:
+            return []
+        return [at for word in words if word in starts for at in starts[word]]
 
 
 def _literal_starts(text: str) -> list[int]:
@@ -165,15 +173,16 @@ def redact(text: str | None, counts: Counter | None = None) -> str | None:
         return STRING_LITERAL.sub(entropy, text)
 
     places = _WordPlaces(text)  # redactions keep text ASCII
-    for kind, pattern, markers, offset in PATTERNS:
+    if places.starts:  # some marker or keyword occurs (most short texts have none)
+        for (kind, pattern, _, offset), words in zip(PATTERNS, MARKER_WORDS, strict=True):
+            places.update(text)
+            found = places.of(words)
+            if not found:
+                continue
+            if offset is None:
+                text = pattern.sub(substitute(kind), text)
+            else:
+                text = _sub_at(pattern, text, [at + offset for at in found], substitute(kind))
         places.update(text)
-        found = places.of(markers)
-        if not found:
-            continue
-        if offset is None:
-            text = pattern.sub(substitute(kind), text)
-        else:
-            text = _sub_at(pattern, text, [at + offset for at in found], substitute(kind))
-    places.update(text)
-    text = _sub_at(ASSIGNED, text, places.of(ASSIGNED_KEYWORDS), assigned)
+        text = _sub_at(ASSIGNED, text, places.of(KEYWORD_WORDS), assigned)
     return _sub_at(STRING_LITERAL, text, _literal_starts(text), entropy)

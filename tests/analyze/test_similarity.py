@@ -100,3 +100,48 @@ def test_content_hashes_of_a_files_units_equal_hashing_each_units_code():
         fa = analyze_file(data, path, {"py": "python", "js": "javascript"}[path.rsplit(".", 1)[1]])
         assert len(fa.units) >= 1
         assert _content_hashes(fa, Words(fa.data)) == [content_hash(u.code) for u in fa.units], path
+
+
+def test_near_duplicates_are_minhash_lsh_candidates():
+    """repository._duplicates bands the signatures itself; it must pick what datasketch's MinHashLSH would:
+    the same exact and near duplicates and the same representatives, for strict and loose thresholds."""
+    from datasketch import MinHashLSH
+
+    from repotune.analyze.repository import _duplicates
+
+    rng = random.Random(5)
+    base = [[f"t{rng.randrange(300)}" for _ in range(60)] for _ in range(40)]
+    texts = []
+    for words in base:  # each text, then copies with a few words changed, and an exact (re-indented) copy
+        texts.append(" ".join(words))
+        for edits in (1, 3, 12):
+            copy = list(words)
+            for _ in range(edits):
+                copy[rng.randrange(len(copy))] = f"e{rng.randrange(1000)}"
+            texts.append(" ".join(copy))
+        texts.append("  ".join(words))
+    rng.shuffle(texts)
+    rows = [{"unit_id": f"u{i:03d}", "content_hash": content_hash(t), "_signature": signature(t)} for i, t in
+            enumerate(texts)] + [{"unit_id": "short", "content_hash": "x", "_signature": None}]
+
+    def reference(threshold):
+        duplicate_of, seen, counts = [None] * len(rows), {}, {"exact": 0, "near": 0}
+        lsh = MinHashLSH(threshold=threshold, num_perm=64)
+        for i, r in enumerate(rows):
+            if r["_signature"] is None:
+                continue
+            if r["content_hash"] in seen:
+                duplicate_of[i], counts["exact"] = seen[r["content_hash"]], counts["exact"] + 1
+                continue
+            seen[r["content_hash"]] = r["unit_id"]
+            similar = lsh.query(from_signature(r["_signature"]))
+            if similar:
+                duplicate_of[i], counts["near"] = sorted(similar)[0], counts["near"] + 1
+                continue
+            lsh.insert(r["unit_id"], from_signature(r["_signature"]))
+        return duplicate_of, counts
+
+    for threshold in (0.9, 0.6, 0.3):
+        expected = reference(threshold)
+        assert _duplicates(rows, threshold, 64) == expected
+        assert expected[1]["exact"] == 40 and expected[1]["near"] > 0
