@@ -154,7 +154,7 @@ def file_rows(fa: FileAnalysis, repository: str, file_index: int, internal_modul
             signature=u.signature, docstring=u.docstring, code=u.code, content_hash=chash, facts=facts_json,
             is_test=is_test, _file=file_index, _order=order)
         rows.append(row)
-    _redact_derived(rows)
+    _redact_rewritten(rows)
     return rows
 
 
@@ -164,7 +164,7 @@ REWRITTEN_TEXTS = ("signature", "docstring")
 SEPARATOR = "\n\0\n"  # no secret pattern matches across it (none spans a NUL)
 
 
-def _redact_derived(rows: list[dict[str, Any]]) -> None:
+def _redact_rewritten(rows: list[dict[str, Any]]) -> None:
     """Defence in depth for the rewritten texts. The file was redacted before parsing, so every unit's code (a
     slice of it) is clean, and so are the facts but for the signature they repeat: slices of the code (parameters,
     decorators, callees with their argument lists elided), names and fixed words. Signatures and docstrings are

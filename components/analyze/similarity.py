@@ -76,7 +76,6 @@ class Words:
     all the spans of a file: its units nest (a class holds its methods), so per-span work would redo them."""
 
     def __init__(self, data: bytes):
-        self.data = data
         size = len(data)
         chars = np.frombuffer(data, dtype=np.uint8)
         edges = np.flatnonzero(np.diff(np.concatenate(([True], _WHITESPACE[chars], [True])).view(np.int8)))
