@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from repotune._version import __version__
@@ -217,16 +218,30 @@ for _name in (*STEP_NAMES, "serve", "pipelines"):
     _mod.register(app)
 
 
+SERVING_COMMANDS = {"serve", "label-testserver"}
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    global console
+    from repotune.logs import route_output, terminal
+
+    # long-running servers keep their access logs on the console; every other command routes library noise
+    log_path = None if set(sys.argv[1:2]) & SERVING_COMMANDS else route_output()
+    console = Console(file=terminal())
     try:
         app()
     except RepotuneError as e:
-        console.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", markup=True, highlight=False)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]")
         sys.exit(130)
+    except Exception as e:  # a bug: one line here, the traceback in the log
+        logging.getLogger().error("unexpected error", exc_info=True)
+        where = f"; the traceback is in {log_path}" if log_path else ""
+        console.print(f"[red]unexpected error:[/red] {escape(f'{type(e).__name__}: {e}')}{escape(where)}",
+                      highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

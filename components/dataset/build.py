@@ -4,6 +4,7 @@ removed across splits, train decontaminated against test, lengths filtered; ever
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from datasketch import MinHashLSH
 from repotune.analyze.similarity import minhash
 
 SPLITS = ("train", "val", "test")
+HEADLINE_TASK = "code2doc"  # the task evaluate's headline and gate are measured on
 
 # One line of train/val/test.jsonl (docs/contracts.md); tests validate every line against it.
 EXAMPLE_SCHEMA = {
@@ -32,14 +34,25 @@ EXAMPLE_SCHEMA = {
 }
 
 
-def assign_splits(files: set[tuple[str, str]], cfg: Any) -> dict[tuple[str, str], str]:
-    """Files ranked by a hash of (seed, repository, path): the first test_fraction go to test, the next
-    val_fraction to val, the rest to train. Deterministic, stable as files are added, and each split asked for
-    gets at least one file when there are three or more."""
+def assign_splits(files: set[tuple[str, str]], cfg: Any,
+                  headline_per_file: dict[tuple[str, str], int] | None = None) -> dict[tuple[str, str], str]:
+    """Files ranked by a hash of (seed, repository, path): test takes files in that order until it holds
+    test_fraction of the files and, when the headline task's examples per file are given, at least
+    min(test_min_share of them, test_min_headline) — so a repository with a few large files still gets a test
+    split one can measure; val takes the next val_fraction, train the rest. Deterministic, stable as files are
+    added, and each split asked for gets at least one file when there are three or more."""
     ranked = sorted(files, key=lambda f: hashlib.sha256(f"{cfg.seed}\0{f[0]}\0{f[1]}".encode()).hexdigest())
     n = len(ranked)
     n_test = max(1, round(n * cfg.test_fraction)) if cfg.test_fraction > 0 and n >= 3 else round(n * cfg.test_fraction)
     n_val = max(1, round(n * cfg.val_fraction)) if cfg.val_fraction > 0 and n >= 3 else round(n * cfg.val_fraction)
+    if headline_per_file and cfg.test_fraction > 0:
+        total = sum(headline_per_file.values())
+        want = min(math.ceil(cfg.test_min_share * total), cfg.test_min_headline)
+        held = sum(headline_per_file.get(f, 0) for f in ranked[:n_test])
+        most = n - n_val - 1  # train keeps at least one file
+        while held < want and n_test < most:
+            held += headline_per_file.get(ranked[n_test], 0)
+            n_test += 1
     return {f: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, f in enumerate(ranked)}
 
 
@@ -57,8 +70,11 @@ class Built:
 def build(pairs: list[dict[str, Any]], units: dict[str, dict[str, Any]], cfg: Any, count_tokens=None) -> Built:
     dropped: Counter = Counter()
     out: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    split_by_file = assign_splits({(units[p["unit_id"]]["repository"], units[p["unit_id"]]["path"])
-                                   for p in pairs if p["unit_id"] in units}, cfg)
+    files = {(units[p["unit_id"]]["repository"], units[p["unit_id"]]["path"]) for p in pairs if p["unit_id"] in units}
+    headline: Counter = Counter((units[p["unit_id"]]["repository"], units[p["unit_id"]]["path"]) for p in pairs
+                                if p["unit_id"] in units and p["task"] == HEADLINE_TASK
+                                and (p["quality_ok"] or not cfg.only_quality_ok))
+    split_by_file = assign_splits(files, cfg, headline)
     seen_exact: dict[str, str] = {}
     for pair in sorted(pairs, key=lambda p: p["pair_id"]):
         unit = units.get(pair["unit_id"])

@@ -10,6 +10,10 @@ class DatasetConfig(BaseModel):
 
     val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of files whose pairs go to validation.")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of files whose pairs go to test.")
+    test_min_share: float = Field(0.2, ge=0, le=0.5, description="The test split takes more files (in hash "
+                                  "order) until it holds this share of the code2doc examples (the headline task) …")
+    test_min_headline: int = Field(50, ge=0, description="… or this many of them, whichever is smaller; train "
+                                   "always keeps at least one file.")
     seed: int = Field(0, description="Salt of the file-to-split hash (same seed, same splits).")
     include_test_files: bool = Field(True, description="Keep pairs built from the repository's own test files.")
     only_quality_ok: bool = Field(True, description="Drop pairs that failed their quality checks (counted).")

@@ -4,15 +4,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class EvaluateConfig(BaseModel):
-    """Generation on the test split, smoothed BLEU-4, and the gate."""
+    """Generation on the test split, smoothed BLEU-4 per task with bootstrap intervals, and the gate."""
 
     model_config = ConfigDict(extra="forbid")
 
-    max_examples: int = Field(48, ge=1, description="Test examples generated (base and adapter each).")
+    max_examples: int | None = Field(None, ge=1, description="Cap on the test examples generated (base and "
+                                     "adapter each); None evaluates the whole test split.")
     max_new_tokens: int = Field(48, ge=1, description="Tokens generated per answer (greedy).")
+    batch_size: int = Field(8, ge=1, description="Prompts generated together (left-padded; the answers equal "
+                            "one-at-a-time generation).")
     min_improvement: float | None = Field(
-        None, description="Gate: adapter BLEU-4 minus base BLEU-4 must reach this (in BLEU points) or the "
-        "pipeline stops before deploy; None reports without gating (the embedded tiny model cannot learn much).")
+        None, description="Gate on the headline task (code2doc): the lower end of the 95% interval of the paired "
+        "difference adapter − base BLEU-4 must exceed this (in BLEU points) or the pipeline stops before deploy; "
+        "None reports without gating.")
+    bootstrap_resamples: int = Field(2000, ge=1000, description="Bootstrap resamples behind every interval.")
+    seed: int = Field(0, description="Seed of the bootstrap resampling (same seed, same intervals).")
     num_workers: int = Field(1, ge=1, description="Ray tasks that generate answers in parallel, each on a "
                              "share of the examples with its own copy of the model; 1 generates in this process.")
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs Ray reserves per evaluation task.")

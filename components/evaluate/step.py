@@ -1,68 +1,30 @@
-"""The evaluate step: base vs adapter on held-out examples — smoothed BLEU-4 (CodeXGLUE) for text answers, exact
-match and parse rate for code answers — and a gate that stops the pipeline before deploy."""
+"""The evaluate step: base vs adapter on the whole test split — the same prompt for both, batched greedy
+generation — scored per task with n and bootstrap intervals. code2doc (smoothed BLEU-4 against the docstring's
+first paragraph, as CodeXGLUE) is the headline; the gate applies to its paired difference."""
 
 from __future__ import annotations
 
 import tempfile
-from collections import defaultdict
 from typing import Any
 
 from repotune.errors import GateFailed, StepError
-from repotune.evaluate.bleu import corpus_bleu
+from repotune.evaluate.generation import generate_answers
+from repotune.evaluate.scoring import HEADLINE_TASK, gate, reference, score_tasks
 from repotune.steps import StepContext, StepResult
 from repotune.store import get_dir, put_json
 from repotune.train.data import read_jsonl
 
-TEXT_TASKS = ("code2doc", "code2tags", "repo_qa")
-
-
-def generate_answers(model: Any, tokenizer: Any, examples: list[dict[str, Any]], max_new_tokens: int) -> list[str]:
-    import torch
-
-    tokenizer.padding_side = "left"
-    out = []
-    for ex in examples:
-        prompt = tokenizer.apply_chat_template(ex["messages"][:-1], tokenize=False, add_generation_prompt=True)
-        batch = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
-        with torch.no_grad():
-            ids = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-        out.append(tokenizer.decode(ids[0, batch["input_ids"].shape[1]:], skip_special_tokens=True).strip())
-    return out
-
-
-def score(examples: list[dict[str, Any]], answers: list[str]) -> dict[str, Any]:
-    from repotune.synthesize.quality import parses
-
-    by_task: dict[str, dict[str, list]] = defaultdict(lambda: {"refs": [], "hyps": [], "langs": []})
-    for ex, answer in zip(examples, answers, strict=True):
-        slot = by_task[ex["task"]]
-        slot["refs"].append([ex["messages"][-1]["content"]])
-        slot["hyps"].append(answer)
-        slot["langs"].append(ex.get("language"))
-    result: dict[str, Any] = {}
-    for task, slot in by_task.items():
-        if task in TEXT_TASKS:
-            result[task] = {"n": len(slot["hyps"]), "bleu4": round(corpus_bleu(slot["refs"], slot["hyps"]), 3)}
-        else:
-            exact = sum(h.strip() == r[0].strip() for h, r in zip(slot["hyps"], slot["refs"], strict=True))
-            parsed = [parses(h, lang) for h, lang in zip(slot["hyps"], slot["langs"], strict=True)]
-            known = [p for p in parsed if p is not None]
-            result[task] = {"n": len(slot["hyps"]), "exact_match": round(exact / len(slot["hyps"]), 3),
-                            "parse_rate": round(sum(known) / len(known), 3) if known else None,
-                            "bleu4": round(corpus_bleu(slot["refs"], slot["hyps"]), 3)}
-    text = [(ex, a) for ex, a in zip(examples, answers, strict=True) if ex["task"] in TEXT_TASKS]
-    result["text_bleu4"] = round(corpus_bleu([[ex["messages"][-1]["content"]] for ex, _ in text],
-                                             [a for _, a in text]), 3) if text else 0.0
-    return result
+METRIC = (f"smoothed BLEU-4 (CodeXGLUE code-to-text) x100 of {HEADLINE_TASK} answers against the docstring's "
+          "first paragraph; mean of sentence scores, 95% seeded bootstrap intervals")
 
 
 def answer_both(examples: list[dict[str, Any]], base_model: str, store_config: Any, adapter_key: str,
-                max_new_tokens: int) -> tuple[list[str], list[str]]:
+                max_new_tokens: int, batch_size: int = 8, show_progress: bool = False) -> tuple[list[str], list[str]]:
     """(base answers, adapter answers): one model load, the adapter switched off for the base's answers."""
     import torch
     from peft import PeftModel
 
+    from repotune.progress import progress
     from repotune.store import open_store
     from repotune.train.base_model import load_base_model
 
@@ -72,9 +34,15 @@ def answer_both(examples: list[dict[str, Any]], base_model: str, store_config: A
     with tempfile.TemporaryDirectory() as adapter_dir:
         get_dir(store, adapter_key, adapter_dir)
         model = PeftModel.from_pretrained(base, adapter_dir).eval()
-        tuned = generate_answers(model, tokenizer, examples, max_new_tokens)
-        with model.disable_adapter():
-            plain = generate_answers(model, tokenizer, examples, max_new_tokens)
+        if not show_progress:
+            tuned = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size)
+            with model.disable_adapter():
+                plain = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size)
+            return plain, tuned
+        with progress("evaluate", 2 * len(examples), "answers") as advance:
+            tuned = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size, on_batch=advance)
+            with model.disable_adapter():
+                plain = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size, on_batch=advance)
     return plain, tuned
 
 
@@ -97,38 +65,65 @@ def answer_on_ray(examples: list[dict[str, Any]], args: tuple, cfg: Any,
     return plain, tuned
 
 
+def _interval(values: list[float]) -> str:
+    return f"[{values[0]:.2f}, {values[1]:.2f}]"
+
+
+def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int]) -> str:
+    rows = []
+    for task, t in tasks.items():
+        diff = t.get("difference", {})
+        rows.append(f"| {task}{' (headline)' if task == HEADLINE_TASK else ''} | {t['n']} | "
+                    f"{t['base']['bleu4']:.2f} {_interval(t['base']['ci95'])} | "
+                    f"{t['adapter']['bleu4']:.2f} {_interval(t['adapter']['ci95'])} | "
+                    f"{diff.get('mean', 0):+.2f} {_interval(diff.get('ci95', [0, 0]))} | "
+                    f"{t['base']['in_form']:.0%} / {t['adapter']['in_form']:.0%} |")
+    return (f"# Evaluation\n\n{verdict}\n\nHeadline: {METRIC}. Every task is scored on its own; none is mixed "
+            f"into the headline.\n\n| task | n | BLEU-4 base [95% CI] | BLEU-4 adapter [95% CI] | "
+            f"adapter − base [95% CI] | in the asked form (base / adapter) |\n"
+            f"| --- | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(rows) +
+            f"\n\nTest split: {counts['examples']} examples (all of it unless evaluate.max_examples caps it: "
+            f"{counts['test_split']} in the split).\n")
+
+
 def run_step(ctx: StepContext) -> StepResult:
     cfg = ctx.config.evaluate
-    examples = read_jsonl(ctx.store.get_bytes(ctx.input_key("dataset", "test.jsonl")))[: cfg.max_examples]
+    split = read_jsonl(ctx.store.get_bytes(ctx.input_key("dataset", "test.jsonl")))
+    examples = split[: cfg.max_examples] if cfg.max_examples else split
     if not examples:
         raise StepError("evaluate: the test split is empty")
-    args = (ctx.config.train.base_model, ctx.config.store, ctx.input_key("train", "adapter"), cfg.max_new_tokens)
+    args = (ctx.config.train.base_model, ctx.config.store, ctx.input_key("train", "adapter"), cfg.max_new_tokens,
+            cfg.batch_size)
     if cfg.num_workers > 1:
         plain, tuned = answer_on_ray(examples, args, cfg, ctx.config.ray.address)
     else:
-        plain, tuned = answer_both(examples, *args)
-    base_scores, adapter_scores = score(examples, plain), score(examples, tuned)
-    improvement = round(adapter_scores["text_bleu4"] - base_scores["text_bleu4"], 3)
-    passed = cfg.min_improvement is None or improvement >= cfg.min_improvement
-    report = {"bleu4": {"base": base_scores["text_bleu4"], "adapter": adapter_scores["text_bleu4"]},
-              "improvement": improvement, "min_improvement": cfg.min_improvement, "passed": passed,
-              "n": len(examples), "tasks": {"base": base_scores, "adapter": adapter_scores},
-              "metric": "smoothed BLEU-4 (CodeXGLUE code-to-text) over text-answer tasks, x100",
-              "samples": [{"task": ex["task"], "reference": ex["messages"][-1]["content"][:300], "base": b[:300],
-                           "adapter": a[:300]} for ex, b, a in list(zip(examples, plain, tuned, strict=True))[:5]]}
+        plain, tuned = answer_both(examples, *args, show_progress=True)
+    tasks = score_tasks(examples, {"base": plain, "adapter": tuned}, resamples=cfg.bootstrap_resamples,
+                        seed=cfg.seed)
+    headline = tasks.get(HEADLINE_TASK)
+    passed, verdict = gate(headline, cfg.min_improvement)
+    counts = {"examples": len(examples), "test_split": len(split)}
+    h_base = headline["base"]["bleu4"] if headline else None
+    h_adapter = headline["adapter"]["bleu4"] if headline else None
+    improvement = headline["difference"]["mean"] if headline else None
+    report = {"headline": {"task": HEADLINE_TASK, "metric": METRIC, **(headline or {"n": 0})},
+              "bleu4": {"base": h_base, "adapter": h_adapter}, "improvement": improvement,
+              "min_improvement": cfg.min_improvement, "passed": passed, "gate": verdict,
+              "n": len(examples), "test_split": len(split), "tasks": tasks,
+              "answer_form": {m: {t: v[m]["in_form"] for t, v in tasks.items()} for m in ("base", "adapter")},
+              "bootstrap": {"resamples": cfg.bootstrap_resamples, "seed": cfg.seed, "interval": "percentile 95%"},
+              "generation": {"max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size, "greedy": True,
+                             "prompt": "the same chat messages for base and adapter"},
+              "samples": [{"task": ex["task"], "reference": reference(ex)[:300], "base": b[:300], "adapter": a[:300]}
+                          for ex, b, a in list(zip(examples, plain, tuned, strict=True))[:8]]}
     put_json(ctx.store, ctx.key("eval.json"), report)
-    rows = "\n".join(f"| {task} | {base_scores[task].get('bleu4')} | {adapter_scores[task].get('bleu4')} | "
-                     f"{base_scores[task]['n']} |" for task in sorted(k for k in base_scores if k != "text_bleu4"))
-    ctx.store.put_bytes(ctx.key("eval.md"), (
-        f"# Evaluation\n\n| task | BLEU-4 base | BLEU-4 adapter | n |\n| --- | ---: | ---: | ---: |\n{rows}\n\n"
-        f"Text tasks: base {base_scores['text_bleu4']}, adapter {adapter_scores['text_bleu4']} "
-        f"(improvement {improvement}; gate {'passed' if passed else 'FAILED'}).\n").encode())
+    ctx.store.put_bytes(ctx.key("eval.md"), report_markdown(tasks, verdict, counts).encode())
     if not passed:
-        raise GateFailed(f"evaluation gate: BLEU-4 improvement {improvement} < evaluate.min_improvement "
-                         f"{cfg.min_improvement}; not deploying (see {ctx.key('eval.json')})")
+        raise GateFailed(f"evaluation {verdict}; not deploying (see {ctx.key('eval.json')})")
+    metrics = {"headline_n": headline["n"]} if headline else {}
+    if headline:
+        metrics.update(bleu4_base=h_base, bleu4_adapter=h_adapter, improvement=improvement,
+                       improvement_ci95_low=headline["difference"]["ci95"][0])
     return StepResult(outputs={"eval": ctx.key("eval.json"), "report": ctx.key("eval.md")},
-                      counts={"examples": len(examples)},
-                      metrics={"bleu4_base": base_scores["text_bleu4"], "bleu4_adapter": adapter_scores["text_bleu4"],
-                               "improvement": improvement},
-                      summary=f"  BLEU-4 base {base_scores['text_bleu4']} → adapter {adapter_scores['text_bleu4']} "
-                              f"({improvement:+}); gate {'passed' if passed else 'failed'}")
+                      counts=counts, metrics=metrics,
+                      summary=f"  {verdict}" + (f" (base {h_base:.2f} → adapter {h_adapter:.2f})" if headline else ""))

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from repotune.docstrings import docstring_summary
 from repotune.errors import ConfigError, StepError
 from repotune.steps import StepContext, StepResult
 from repotune.store import get_json, put_json, read_table, write_table
@@ -75,17 +76,22 @@ def synthesize(units: list[dict[str, Any]], labels: dict[str, dict[str, Any]], e
             skipped["no_label"] += 1
             continue
         applicable = [t for t in templates if unit["kind"] in t.applies_to and weights.get(t.id, t.weight) > 0]
+        if label["source"] == "offline" and any(t.needs_model_labels for t in applicable):
+            skipped["offline_labels"] += sum(t.needs_model_labels for t in applicable)
+            applicable = [t for t in applicable if not t.needs_model_labels]
         rng = random.Random(f"{seed}:{unit['unit_id']}")
-        chosen: list[TemplateQuery] = []
+        chosen: list[TemplateQuery] = [t for t in applicable if t.always]
+        applicable = [t for t in applicable if not t.always]
         while applicable and len(chosen) < pairs_per_unit:
             pick = rng.choices(applicable, weights=[weights.get(t.id, t.weight) for t in applicable], k=1)[0]
             chosen.append(pick)
             applicable.remove(pick)
         for template in chosen:
             values: dict[str, Any] = {"unit": {**unit, "code_without_docstring": code_without_docstring(
-                unit["code"], unit["docstring"])}, "label": label}
+                unit["code"], unit["docstring"]), "docstring_summary": docstring_summary(unit["docstring"])},
+                "label": label}
             generated = respond is not None and template.generate
-            if template.task == "code2doc" and not unit["docstring"]:
+            if template.task == "code2doc" and not values["unit"]["docstring_summary"]:
                 if respond is None:
                     skipped["no_docstring"] += 1
                     continue
@@ -209,8 +215,9 @@ def run_step(ctx: StepContext) -> StepResult:
     put_json(ctx.store, ctx.key("template_weights.json"), new_weights)
     put_json(ctx.store, WEIGHTS_KEY, new_weights)
     by_task = Counter(p["task"] for p in pairs)
-    quality = {t.id: round(sum(p["quality_ok"] for p in pairs if p["template_id"] == t.id) /
-                           max(sum(p["template_id"] == t.id for p in pairs), 1), 3) for t in templates}
+    made = Counter(p["template_id"] for p in pairs)
+    quality = {t.id: round(sum(p["quality_ok"] for p in pairs if p["template_id"] == t.id) / made[t.id], 3)
+               if made[t.id] else None for t in templates}  # None: the template made no pair this run
     stats = {"pairs": len(pairs), "by_task": dict(by_task), "quality_ok": sum(p["quality_ok"] for p in pairs),
              "skipped": dict(skipped), "pass_rate_by_template": quality, "weights_before": weights,
              "weights_after": new_weights, "generation": cfg.generation, "judge": cfg.judge,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import re
 
 import jinja2
 import jinja2.meta
@@ -32,6 +31,8 @@ def code_without_docstring(code: str, docstring: str | None) -> str:
             return head + "\n" + rest[:match.start()] + rest[match.end():]
         break  # only the first statement of the body can be the docstring
     return code
+
+
 TASKS = {"code2doc", "doc2code", "code2tags", "repo_qa"}
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
@@ -50,6 +51,10 @@ class TemplateQuery:
     sample_tokens: list[str] = field(default_factory=list)
     generate: bool = False
     """With synthesize.generation=llm the model writes the response (the rendered response is not used)."""
+    always: bool = False
+    """Applied to every unit it fits, besides the templates sampled by weight (the headline task's pairs)."""
+    needs_model_labels: bool = False
+    """The response comes from labels only a model can write; skipped for the offline interpreter's labels."""
 
     def render(self, text: str, **values: Any) -> str:
         return _env.from_string(text).render(**values).strip()

@@ -39,6 +39,15 @@ class Row:
     documents: int
 
 
+def with_targets(docs: list[Document], budget: int) -> tuple[list[Document], int]:
+    """(the documents that keep at least one labelled token once cut to the budget, how many did not).
+
+    A row without assistant tokens has no loss to learn from (its mean over zero tokens is NaN), so such
+    documents — a prompt longer than max_length, an empty answer — never make a batch; the count is reported."""
+    kept = [d for d in docs if any(label != IGNORE for label in d.labels[1:budget])]
+    return kept, len(docs) - len(kept)
+
+
 def pack(docs: list[Document], budget: int) -> list[Row]:
     """Greedy first-fit packing; position_ids restart at each document so attention stays inside it, and the
     first token of each document carries no label (it is never predicted from the previous document)."""

@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from repotune.errors import StepError
+from repotune.progress import progress
 from repotune.train.config import TrainConfig
-from repotune.train.data import batches, collate, encode, pack, pad_rows
+from repotune.train.data import batches, collate, encode, pack, pad_rows, with_targets
 
 
 def _ray_train() -> Any:
@@ -96,10 +99,15 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
     torch.manual_seed(cfg.seed)
     model, base, tokenizer = model_for_training(cfg, device, dtype)
     model.train()
-    docs = [encode(ex, tokenizer, cfg.max_length) for ex in config["examples"]]
+    budget = cfg.token_budget if cfg.packing else cfg.max_length
+    docs, no_target = with_targets([encode(ex, tokenizer, cfg.max_length) for ex in config["examples"]], budget)
+    if not docs:
+        raise StepError(f"train: none of the {no_target} training examples keeps an answer token within "
+                         f"train.max_length={cfg.max_length} / token_budget={cfg.token_budget}")
     rows = pack(docs, cfg.token_budget) if cfg.packing else pad_rows(docs)
     rows = rows[rank::world] or rows[:1]
-    val_docs = [encode(ex, tokenizer, cfg.max_length) for ex in config.get("val_examples") or []]
+    val_docs, _ = with_targets([encode(ex, tokenizer, cfg.max_length) for ex in config.get("val_examples") or []],
+                               budget)
     val_rows = pack(val_docs, cfg.token_budget) if cfg.packing else pad_rows(val_docs)
     start, saved = 0, None
     checkpoint = rt.get_checkpoint() if rt else None
@@ -122,54 +130,59 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
     history: list[dict[str, float]] = []
     per_epoch = batches(rows, cfg.rows_per_step, cfg.seed, 0)
     t_last = time.perf_counter()
-    for step in range(start, cfg.max_steps):
-        if config.get("fail_at_step") == step and checkpoint is None and not config.get("resume_from") and rank == 0:
-            raise RuntimeError(f"injected failure at step {step}")
-        epoch, index = divmod(step, len(per_epoch))
-        batch = collate(batches(rows, cfg.rows_per_step, cfg.seed, epoch)[index], tokenizer.pad_token_id)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        lr = cfg.learning_rate * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        # attention_mask None + use_cache False: transformers reads the packing from position_ids and keeps
-        # attention inside each document (with a cache it silently attends across documents).
-        out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], labels=batch["labels"],
-                    use_cache=False)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        now = time.perf_counter()
-        tokens = sum(len(r) for r in batch["input_ids"].tolist()) - int(
-            (batch["input_ids"] == tokenizer.pad_token_id).sum())
-        seconds = now - t_last
-        t_last = now
-        metrics = {"step": step + 1, "resumed_from": start, "loss": float(out.loss.detach()), "lr": lr,
-                   "tokens": tokens * world,
-                   "tokens_per_s": tokens * world / seconds,
-                   # FLOP convention: 6 x parameters x tokens (forward + backward), attention terms left out
-                   "tflops": 6 * n_params * tokens * world / seconds / 1e12,
-                   "memory_gib": (torch.cuda.max_memory_allocated() / 2**30) if device.startswith("cuda") else 0.0}
-        last = step + 1 == cfg.max_steps
-        if last and val_rows:
-            metrics["val_loss"] = validation_loss(model, val_rows, tokenizer.pad_token_id, device)
-        history.append(metrics)
-        if (step + 1) % cfg.checkpoint_every == 0 or last:
-            model_state, optimizer_state = parallel.gather(model, optimizer)  # collective under FSDP
-            with tempfile.TemporaryDirectory() as tmp:
-                if rank == 0:
-                    _save_checkpoint(Path(tmp), model, model_state, optimizer_state, step + 1, tokenizer)
-                if rt:
-                    from ray.train import Checkpoint
+    with ExitStack() as stack:
+        advance = stack.enter_context(progress("train", cfg.max_steps - start, "steps")) if not rt else None
+        for step in range(start, cfg.max_steps):
+            if config.get("fail_at_step") == step and checkpoint is None and not config.get("resume_from") and rank == 0:
+                raise RuntimeError(f"injected failure at step {step}")
+            epoch, index = divmod(step, len(per_epoch))
+            batch = collate(batches(rows, cfg.rows_per_step, cfg.seed, epoch)[index], tokenizer.pad_token_id)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            lr = cfg.learning_rate * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            # attention_mask None + use_cache False: transformers reads the packing from position_ids and keeps
+            # attention inside each document (with a cache it silently attends across documents).
+            out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], labels=batch["labels"],
+                        use_cache=False)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            now = time.perf_counter()
+            tokens = sum(len(r) for r in batch["input_ids"].tolist()) - int(
+                (batch["input_ids"] == tokenizer.pad_token_id).sum())
+            seconds = now - t_last
+            t_last = now
+            metrics = {"step": step + 1, "resumed_from": start, "loss": float(out.loss.detach()), "lr": lr,
+                       "examples_without_target": no_target,
+                       "tokens": tokens * world,
+                       "tokens_per_s": tokens * world / seconds,
+                       # FLOP convention: 6 x parameters x tokens (forward + backward), attention terms left out
+                       "tflops": 6 * n_params * tokens * world / seconds / 1e12,
+                       "memory_gib": (torch.cuda.max_memory_allocated() / 2**30) if device.startswith("cuda") else 0.0}
+            last = step + 1 == cfg.max_steps
+            if last and val_rows:
+                metrics["val_loss"] = validation_loss(model, val_rows, tokenizer.pad_token_id, device)
+            history.append(metrics)
+            if advance is not None:
+                advance(loss=metrics["loss"], tokens_per_s=round(metrics["tokens_per_s"]))
+            if (step + 1) % cfg.checkpoint_every == 0 or last:
+                model_state, optimizer_state = parallel.gather(model, optimizer)  # collective under FSDP
+                with tempfile.TemporaryDirectory() as tmp:
+                    if rank == 0:
+                        _save_checkpoint(Path(tmp), model, model_state, optimizer_state, step + 1, tokenizer)
+                    if rt:
+                        from ray.train import Checkpoint
 
-                    rt.report(metrics, checkpoint=Checkpoint.from_directory(tmp) if rank == 0 else None)
-                elif config.get("output_dir"):
-                    import shutil
+                        rt.report(metrics, checkpoint=Checkpoint.from_directory(tmp) if rank == 0 else None)
+                    elif config.get("output_dir"):
+                        import shutil
 
-                    dest = Path(config["output_dir"]) / f"checkpoint-{step + 1:06d}"
-                    shutil.copytree(tmp, dest)
-        elif rt:
-            rt.report(metrics)
+                        dest = Path(config["output_dir"]) / f"checkpoint-{step + 1:06d}"
+                        shutil.copytree(tmp, dest)
+            elif rt:
+                rt.report(metrics)
     if not rt and config.get("output_dir"):
         (Path(config["output_dir"]) / "history.json").write_text(json.dumps(history))
     return history

@@ -131,6 +131,7 @@ def run_step(ctx: StepContext) -> StepResult:
                "tokens_per_s": sum(h["tokens_per_s"] for h in history) / len(history),
                "tflops": sum(h["tflops"] for h in history) / len(history),
                "flop_convention": "6 x parameters x tokens per step (forward + backward), attention excluded"}
+    summary["examples_without_target"] = int(history[-1].get("examples_without_target", 0))
     val_loss = history[-1].get("val_loss")
     summary["val_loss"] = val_loss
     if sweep:
