@@ -5,8 +5,10 @@ import math
 
 import pytest
 
+from repotune.docstrings import docstring_summary
 from repotune.evaluate.bleu import corpus_bleu, sentence_bleu
-from repotune.evaluate.step import score
+from repotune.evaluate.generation import generate_answers
+from repotune.evaluate.scoring import bootstrap_interval, gate, in_form, reference, score_tasks
 
 
 def test_identical_sentences_score_one():
@@ -36,11 +38,97 @@ def test_corpus_score_is_the_mean_of_sentence_scores_times_100():
     assert corpus_bleu([], []) == 0.0
 
 
+def _example(task, answer, language="python"):
+    return {"task": task, "language": language,
+            "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": answer}]}
+
+
 def test_code_tasks_get_exact_match_and_parse_rate():
-    examples = [{"task": "doc2code", "language": "python",
-                 "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "def f():\n    return 1"}]}]
-    result = score(examples * 2, ["def f():\n    return 1", "def f(:"])
-    assert result["doc2code"]["exact_match"] == 0.5 and result["doc2code"]["parse_rate"] == 0.5
+    examples = [_example("doc2code", "def f():\n    return 1")]
+    answers = ["def f():\n    return 1", "def f(:"]
+    result = score_tasks(examples * 2, {"base": answers, "adapter": answers}, resamples=1000, seed=0)
+    assert result["doc2code"]["base"]["exact_match"] == 0.5 and result["doc2code"]["base"]["parse_rate"] == 0.5
+
+
+def test_code2doc_is_scored_against_the_docstrings_first_paragraph():
+    doc = "Return the area of a circle.\n\n  :param r: the radius\n  :returns: the area"
+    assert reference(_example("code2doc", doc)) == "Return the area of a circle."
+    assert docstring_summary("Fetch   the\n    page.\nArgs:\n    url: where") == "Fetch the page."
+    assert docstring_summary("Parameters\n----------\nx : int") == ""
+    result = score_tasks([_example("code2doc", doc)], {"base": ["Return the area of a circle."],
+                                                         "adapter": ["x"]}, resamples=1000, seed=0)
+    assert result["code2doc"]["base"]["bleu4"] == pytest.approx(100.0)
+
+
+def test_every_task_has_n_an_interval_and_a_paired_difference():
+    refs = [f"return the number {i} of the list" for i in range(30)]
+    examples = [_example("code2doc", r) for r in refs] + [_example("repo_qa", "it holds the models")] * 5
+    base = ["something else entirely"] * 35
+    adapter = refs[:20] + ["the number of the list"] * 10 + ["it holds models"] * 5
+    result = score_tasks(examples, {"base": base, "adapter": adapter}, resamples=1000, seed=0)
+    assert set(result) == {"code2doc", "repo_qa"}  # each task apart, nothing mixed
+    doc = result["code2doc"]
+    assert doc["n"] == 30
+    low, high = doc["adapter"]["ci95"]
+    assert low < doc["adapter"]["bleu4"] < high
+    d_low, d_high = doc["difference"]["ci95"]
+    assert d_low < doc["difference"]["mean"] < d_high and d_low > 0
+    assert doc["difference"]["mean"] == pytest.approx(doc["adapter"]["bleu4"] - doc["base"]["bleu4"], abs=0.01)
+    again = score_tasks(examples, {"base": base, "adapter": adapter}, resamples=1000, seed=0)
+    assert again == result  # seeded
+
+
+def test_bootstrap_interval_narrows_with_n_and_covers_the_mean():
+    import random
+
+    rng = random.Random(1)
+    small = [rng.random() for _ in range(20)]
+    large = [rng.random() for _ in range(2000)]
+    s_low, s_high = bootstrap_interval(small, 1000, 0)
+    l_low, l_high = bootstrap_interval(large, 1000, 0)
+    assert s_low < sum(small) / 20 < s_high and l_low < sum(large) / 2000 < l_high
+    assert (l_high - l_low) < (s_high - s_low) / 4
+
+
+def test_gate_decides_on_the_lower_end_of_the_paired_interval():
+    headline = {"n": 60, "difference": {"mean": 3.0, "ci95": [-0.5, 6.5]}}
+    passed, line = gate(headline, 0.0)
+    assert not passed and "lower end does not clear evaluate.min_improvement 0.0" in line and "\n" not in line
+    passed, line = gate({"n": 60, "difference": {"mean": 3.0, "ci95": [1.2, 4.8]}}, 1.0)
+    assert passed and line.startswith("gate passed")
+    assert gate(headline, None)[0] is True
+    assert gate(None, 1.0)[0] is False and gate(None, None)[0] is True
+
+
+def test_answer_form_per_task():
+    assert in_form("code2doc", "Return the area of a circle.", "python")
+    assert not in_form("code2doc", "def area(r):\n    return 3.14 * r * r", "python")
+    assert not in_form("code2doc", "```python\nx = 1\n```", "python")
+    assert not in_form("code2doc", "", "python")
+    assert in_form("code2tags", "http, json, client", None) and not in_form("code2tags", "a\nb", None)
+    assert in_form("doc2code", "def f():\n    return 1", "python") and not in_form("doc2code", "def f(:", "python")
+
+
+def test_batched_greedy_answers_equal_one_at_a_time(tmp_path):
+    from repotune.store import open_store, StoreConfig
+    from repotune.train.base_model import load_base_model
+
+    import torch
+
+    model, tokenizer = load_base_model("tiny", open_store(StoreConfig(url=f"file://{tmp_path}")), device="cpu")
+    torch.manual_seed(0)
+    with torch.no_grad():  # the untrained tiny model answers whitespace to everything; spread its weights out
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    model.eval()
+    prompts = ["short", "a somewhat longer prompt with more words in it", "def add(a, b): return a + b",
+               "x " * 40, "Write the docstring", "one two three four five six"]
+    examples = [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": ""}]}
+                for p in prompts]
+    alone = generate_answers(model, tokenizer, examples, max_new_tokens=12, batch_size=1)
+    together = generate_answers(model, tokenizer, examples, max_new_tokens=12, batch_size=4)
+    assert together == alone
+    assert len(set(alone)) > 1  # the prompts lead to different answers: the comparison can fail
 
 
 def test_gate_stops_before_deploy_after_writing_the_report(tmp_path):
@@ -52,11 +140,11 @@ def test_gate_stops_before_deploy_after_writing_the_report(tmp_path):
                                  "evaluate.max_examples=4", "evaluate.max_new_tokens=8",
                                  "evaluate.min_improvement=1000"])
     runner = Runner(cfg)
-    with pytest.raises(GateFailed, match="improvement .* < evaluate.min_improvement 1000"):
+    with pytest.raises(GateFailed, match="lower end does not clear evaluate.min_improvement 1000"):
         runner.run(["analyze", "label", "synthesize", "dataset", "train", "evaluate"])
     report = json.loads(runner.store.get_bytes("runs/local/evaluate/eval.json"))
-    assert report["passed"] is False and report["n"] == 4
-    assert set(report["bleu4"]) == {"base", "adapter"}
+    assert report["passed"] is False and report["n"] == 4 and report["gate"].startswith("gate failed")
+    assert set(report["bleu4"]) == {"base", "adapter"} and report["headline"]["task"] == "code2doc"
 
 
 def test_evaluation_spread_over_ray_workers_matches_one_process(tmp_path, ray_local):
