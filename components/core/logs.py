@@ -24,7 +24,12 @@ def terminal() -> TextIO:
 
 
 def default_log_path() -> Path:
-    return Path(os.environ.get("REPOTUNE_LOG_FILE") or Path(".repotune") / "logs" / "repotune.log")
+    """REPOTUNE_LOG_FILE, else repotune.log in the cache folder (REPOTUNE_CACHE or ~/.cache/repotune), outside
+    the working folder: a command refused for a bad config writes nothing there."""
+    if os.environ.get("REPOTUNE_LOG_FILE"):
+        return Path(os.environ["REPOTUNE_LOG_FILE"])
+    cache = Path(os.environ.get("REPOTUNE_CACHE") or Path.home() / ".cache" / "repotune")
+    return cache / "logs" / "repotune.log"
 
 
 def route_output(log_path: Path | None = None) -> Path | None:

@@ -1,6 +1,6 @@
 """Config of the evaluate step. Every field carries a description: it becomes CLI help and commented YAML."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class EvaluateConfig(BaseModel):
@@ -10,6 +10,8 @@ class EvaluateConfig(BaseModel):
 
     max_examples: int | None = Field(None, ge=1, description="Cap on the test examples generated (base and "
                                      "adapter each); None evaluates the whole test split.")
+    tasks: list[str] | None = Field(None, description="Tasks evaluated (e.g. [code2doc]); None evaluates every "
+                                    "task of the test split.")
     max_new_tokens: int = Field(48, ge=1, description="Tokens generated per answer (greedy).")
     batch_size: int = Field(8, ge=1, description="Prompts generated together (left-padded; the answers equal "
                             "one-at-a-time generation).")
@@ -24,3 +26,11 @@ class EvaluateConfig(BaseModel):
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs Ray reserves per evaluation task.")
     gpus_per_worker: float = Field(0.0, ge=0, description="GPUs Ray reserves per evaluation task (generation "
                                    "runs on the GPU when one is given).")
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, tasks: list[str] | None) -> list[str] | None:
+        known = {"code2doc", "doc2code", "code2tags", "repo_qa"}
+        if tasks is not None and (not tasks or set(tasks) - known):
+            raise ValueError(f"evaluate.tasks must name some of {', '.join(sorted(known))}")
+        return tasks

@@ -89,9 +89,11 @@ def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int])
 def run_step(ctx: StepContext) -> StepResult:
     cfg = ctx.config.evaluate
     split = read_jsonl(ctx.store.get_bytes(ctx.input_key("dataset", "test.jsonl")))
+    if cfg.tasks:
+        split = [ex for ex in split if ex["task"] in cfg.tasks]
     examples = split[: cfg.max_examples] if cfg.max_examples else split
     if not examples:
-        raise StepError("evaluate: the test split is empty")
+        raise StepError("evaluate: the test split is empty" + (f" for tasks {cfg.tasks}" if cfg.tasks else ""))
     args = (ctx.config.train.base_model, ctx.config.store, ctx.input_key("train", "adapter"), cfg.max_new_tokens,
             cfg.batch_size)
     if cfg.num_workers > 1:

@@ -40,9 +40,14 @@ class TrainConfig(BaseModel):
     lora_r: int = Field(16, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r).")
     lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
+    lora_layers: int | None = Field(None, ge=1, description="LoRA on the top N transformer layers only; the "
+                                    "backward pass stops below them (about a third less work per token on CPU "
+                                    "with half the layers). None: every layer.")
     target_modules: list[str] | Literal["all-linear"] = Field("all-linear", description="Modules that get LoRA.")
-    learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate (linear warm-up, then constant).")
+    learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate (linear warm-up, then `schedule`).")
     warmup_steps: int = Field(5, ge=0, description="Warm-up steps.")
+    schedule: Literal["constant", "cosine"] = Field("constant", description="Learning rate after the warm-up: "
+                                                    "'constant', or 'cosine' decay to a tenth of it at max_steps.")
     max_steps: int = Field(40, ge=1, description="Optimizer steps.")
     token_budget: int = Field(1024, ge=64, description="Tokens per packed row (documents keep their own "
                               "attention: position_ids restart per document).")

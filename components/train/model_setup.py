@@ -44,8 +44,12 @@ def _apply_liger(model: Any) -> None:
 def lora_model(base: Any, cfg: TrainConfig) -> Any:
     from peft import LoraConfig, get_peft_model
 
+    layers: dict[str, Any] = {}
+    if cfg.lora_layers is not None:  # the top layers only: backward stops below the lowest adapted layer
+        total = base.config.num_hidden_layers
+        layers["layers_to_transform"] = list(range(max(total - cfg.lora_layers, 0), total))
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+                      target_modules=cfg.target_modules, task_type="CAUSAL_LM", **layers)
     return get_peft_model(base, lora)
 
 

@@ -2,7 +2,7 @@
 
 import json
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 
 import pytest
 
@@ -36,8 +36,47 @@ def run(sample, **kw):
 def test_every_shipped_template_loads_and_renders(sample):
     templates = load_templates()
     assert {t.task for t in templates} == {"code2doc", "doc2code", "code2tags", "repo_qa"}
-    pairs, _ = run(sample, pairs_per_unit=4)
+    units, labels, edges = sample
+    model_labels = {k: {**v, "source": "llm"} for k, v in labels.items()}  # as an endpoint's labels are marked
+    pairs, _ = run((units, model_labels, edges), pairs_per_unit=4)
     assert {p["template_id"] for p in pairs} == {t.id for t in templates}
+
+
+def _share_a_rule_answers(pairs, by_id):
+    """The share of responses that some other unit of the same kind and language has too: a rule that reads only
+    kind and language can be right on those, and only on those."""
+    groups = defaultdict(Counter)
+    for p in pairs:
+        groups[(by_id[p["unit_id"]]["kind"], by_id[p["unit_id"]]["language"])][p["response"]] += 1
+    return sum(n for c in groups.values() for n in c.values() if n > 1) / len(pairs)
+
+
+def test_no_default_template_answer_is_a_function_of_kind_and_language(sample):
+    units, labels, _ = sample
+    by_id = {u["unit_id"]: u for u in units}
+    pairs, skipped = run(sample, pairs_per_unit=4)
+    assert skipped["offline_labels"] > 0 and not any(p["task"] == "code2tags" for p in pairs)
+    assert {p["task"] for p in pairs} >= {"code2doc", "doc2code", "repo_qa"}
+    for template_id in {p["template_id"] for p in pairs}:
+        made = [p for p in pairs if p["template_id"] == template_id]
+        assert _share_a_rule_answers(made, by_id) <= 0.1, template_id
+    # what the check catches: the offline interpreter's tags, which code2tags no longer trains on
+    offline_tags = [{"unit_id": u, "response": ", ".join(r["tags"])} for u, r in labels.items()
+                    if by_id[u]["kind"] in ("function", "method", "class")]
+    assert _share_a_rule_answers(offline_tags, by_id) > 0.5
+
+
+def test_code2doc_pairs_for_every_documented_unit_with_first_paragraph_answers(sample):
+    units, _, _ = sample
+    pairs, _ = run(sample, pairs_per_unit=1)
+    documented = {u["unit_id"] for u in units if u["kind"] in ("function", "method", "class") and u["docstring"]
+                  and not u["duplicate_of"]}
+    code2doc = {p["unit_id"]: p for p in pairs if p["task"] == "code2doc"}
+    assert set(code2doc) == documented
+    for p in code2doc.values():
+        assert "\n\n" not in p["response"] and p["response"] == " ".join(p["response"].split())
+        assert p["response"] not in p["instruction"]  # the answer is not in the question
+        assert "Example" not in p["instruction"] and "one-sentence summary" in p["instruction"]
 
 
 def test_sampling_follows_the_weights():
@@ -79,7 +118,7 @@ def test_weights_move_toward_pass_rates():
     pairs = [{"template_id": "doc2code-v1", "quality_ok": ok} for ok in (True, False, False, False)]
     weights = updated_weights(templates, {}, pairs, learning_rate=0.5)
     assert weights["doc2code-v1"] == pytest.approx(1.0 * (1 - 0.5 * 0.75))
-    assert weights["code2doc-v2"] == 1.0  # no evidence, no change
+    assert weights["code2doc-v3"] == 1.0  # no evidence, no change
 
 
 @pytest.mark.parametrize("text,error", [

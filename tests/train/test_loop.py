@@ -97,3 +97,41 @@ def test_ray_train_two_workers_s3_storage_and_a_worker_failure(s3_store, ray_loc
     assert (adapter / "adapter_model.safetensors").is_file()
     assert json.loads((adapter / "state.json").read_text()) == {"step": 16}
     assert any("checkpoint" in info.key for info in s3_store.list("runs/ray-test/train/ray/"))
+
+
+def test_target_loss_equals_the_models_own_loss_on_packed_rows():
+    """Logits only where a label follows give the same mean loss (and gradients) as the full projection."""
+    from peft import LoraConfig, get_peft_model
+
+    from repotune.train.base_model import load_base_model
+    from repotune.train.loop import target_loss
+
+    base, tokenizer = load_base_model("tiny")
+    model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    docs = [encode(ex, tokenizer, 512) for ex in EXAMPLES[:6]]
+    batch = collate(pack(docs, 160)[:2], tokenizer.pad_token_id)
+    full = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], labels=batch["labels"],
+                 use_cache=False).loss
+    full.backward()
+    full_grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    ours = target_loss(model, batch)
+    ours.backward()
+    assert float(ours) == pytest.approx(float(full), rel=1e-5)
+    for a, b in zip(full_grads, (p.grad for p in model.parameters() if p.requires_grad), strict=True):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_examples_without_answer_tokens_never_make_a_batch(tmp_path):
+    """A prompt longer than max_length leaves no answer token: such rows are left out and counted, so every
+    logged loss is finite (a batch of them gave loss NaN)."""
+    import math
+
+    long_prompt = {"messages": [{"role": "user", "content": "word " * 400}, {"role": "assistant", "content": "ok"}]}
+    examples = [long_prompt] * 5 + EXAMPLES[:3]
+    cfg = TrainConfig(max_steps=8, max_length=64, token_budget=64, rows_per_step=1, warmup_steps=0,
+                      checkpoint_every=100, lora_r=4)
+    history = train_loop({"train": cfg.model_dump(mode="json"), "examples": examples, "val_examples": [long_prompt],
+                          "output_dir": str(tmp_path)})
+    assert all(math.isfinite(h["loss"]) for h in history)
+    assert history[-1]["examples_without_target"] == 5
