@@ -44,7 +44,8 @@ def run_library(name: str, source: str, args: argparse.Namespace) -> dict:
         f"synthesize.pairs_per_unit={args.pairs_per_unit}",
         f"train.base_model={args.base_model}", f"train.max_steps={args.steps}", f"train.token_budget={args.token_budget}",
         f"train.rows_per_step={args.rows_per_step}", f"train.learning_rate={args.lr}", f"train.lora_r={args.rank}",
-        f"train.lora_alpha={2 * args.rank}", f"train.schedule={args.schedule}", f"train.warmup_steps={args.warmup}",
+        f"train.lora_alpha={2 * args.rank}",
+        *([f"train.lora_layers={args.lora_layers}"] if args.lora_layers else []), f"train.schedule={args.schedule}", f"train.warmup_steps={args.warmup}",
         f"train.checkpoint_every={args.steps}", f"train.max_length={args.max_length}",
         "evaluate.tasks=[code2doc]", f"evaluate.max_new_tokens={args.max_new_tokens}",
         f"evaluate.batch_size={args.batch_size}"])
@@ -91,12 +92,13 @@ def main() -> int:
                         help="NAME or NAME=PATH (repeatable; default: requests, tqdm, rich from this venv).")
     parser.add_argument("--store", default="/tmp/repotune-quality", help="Store folder for the runs.")
     parser.add_argument("--base-model", default="smollm2", help="Base model URI.")
-    parser.add_argument("--steps", type=int, default=150, help="Training steps.")
+    parser.add_argument("--steps", type=int, default=60, help="Training steps.")
     parser.add_argument("--token-budget", type=int, default=1024, help="Tokens per packed row.")
     parser.add_argument("--rows-per-step", type=int, default=1, help="Packed rows per step.")
-    parser.add_argument("--max-length", type=int, default=512, help="Examples are cut to this many tokens.")
+    parser.add_argument("--max-length", type=int, default=1024, help="Examples are cut to this many tokens.")
     parser.add_argument("--lr", type=float, default=1e-3, help="Peak learning rate.")
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank (alpha = 2 x rank).")
+    parser.add_argument("--lora-layers", type=int, default=15, help="LoRA on the top N layers (0: all).")
     parser.add_argument("--schedule", default="cosine", choices=["constant", "cosine"], help="LR schedule.")
     parser.add_argument("--warmup", type=int, default=10, help="Warm-up steps.")
     parser.add_argument("--pairs-per-unit", type=int, default=1, help="synthesize.pairs_per_unit (code2doc is "

@@ -17,7 +17,7 @@ from repotune.steps import StepContext, StepResult
 from repotune.store import get_json, put_json, read_table, write_table
 from repotune.synthesize.quality import NearDuplicates, label_quality
 from repotune.synthesize.llm import Accounting
-from repotune.synthesize.templates import TemplateQuery, code_without_docstring, load_templates
+from repotune.synthesize.templates import TemplateQuery, code_without_docstring, load_templates, shorten_code
 from repotune.synthesize.tokens import DomainTokens
 
 WEIGHTS_KEY = "state/synthesize/template_weights.json"  # shared across runs: the tuning loop's memory
@@ -38,7 +38,7 @@ Respond = Callable[[list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]]
 
 def synthesize(units: list[dict[str, Any]], labels: dict[str, dict[str, Any]], edges: list[dict[str, Any]],
                templates: list[TemplateQuery], weights: dict[str, float], *, seed: int, pairs_per_unit: int,
-               max_code_chars: int, near_duplicate_threshold: float,
+               max_code_chars: int, near_duplicate_threshold: float, prompt_code_chars: int = 2000,
                respond: Respond | None = None) -> tuple[list[dict[str, Any]], Counter]:
     """Pairs from template queries. With `respond` (the LLM), templates marked `generate` and docstrings a unit
     lacks get the model's answer as response; without it, responses come from the code, docstrings and labels."""
@@ -87,9 +87,10 @@ def synthesize(units: list[dict[str, Any]], labels: dict[str, dict[str, Any]], e
             chosen.append(pick)
             applicable.remove(pick)
         for template in chosen:
-            values: dict[str, Any] = {"unit": {**unit, "code_without_docstring": code_without_docstring(
-                unit["code"], unit["docstring"]), "docstring_summary": docstring_summary(unit["docstring"])},
-                "label": label}
+            shown = shorten_code(code_without_docstring(unit["code"], unit["docstring"]), prompt_code_chars)
+            values: dict[str, Any] = {"unit": {**unit, "code_without_docstring": shown,
+                                               "docstring_summary": docstring_summary(unit["docstring"])},
+                                      "label": label}
             generated = respond is not None and template.generate
             if template.task == "code2doc" and not values["unit"]["docstring_summary"]:
                 if respond is None:
@@ -202,7 +203,8 @@ def run_step(ctx: StepContext) -> StepResult:
             return generate(client, needed, accounting)
     pairs, skipped = synthesize(units, labels, edges, templates, weights, seed=cfg.seed,
                                 pairs_per_unit=cfg.pairs_per_unit, max_code_chars=cfg.max_code_chars,
-                                near_duplicate_threshold=cfg.near_duplicate_threshold, respond=respond)
+                                near_duplicate_threshold=cfg.near_duplicate_threshold,
+                                prompt_code_chars=cfg.prompt_code_chars, respond=respond)
     if not pairs:
         raise StepError(f"synthesize produced no pairs (skipped: {dict(skipped)})")
     judged = apply_judge(client, pairs, cfg.judge_min_score, accounting) if cfg.judge else Counter()

@@ -33,6 +33,16 @@ def code_without_docstring(code: str, docstring: str | None) -> str:
     return code
 
 
+def shorten_code(code: str, limit: int) -> str:
+    """The code as a prompt shows it: cut at the last line break before `limit` characters, marked with a
+    comment line (CodeXGLUE cuts its code-to-text sources at 256 tokens; the head — signature, first
+    statements — says most of what a summary needs)."""
+    if len(code) <= limit:
+        return code
+    cut = code.rfind("\n", 0, limit)
+    return code[: cut if cut > 0 else limit] + "\n    ...  # (cut)"
+
+
 TASKS = {"code2doc", "doc2code", "code2tags", "repo_qa"}
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 

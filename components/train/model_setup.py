@@ -45,11 +45,17 @@ def lora_model(base: Any, cfg: TrainConfig) -> Any:
     from peft import LoraConfig, get_peft_model
 
     layers: dict[str, Any] = {}
+    targets = cfg.target_modules
     if cfg.lora_layers is not None:  # the top layers only: backward stops below the lowest adapted layer
+        import torch
+
         total = base.config.num_hidden_layers
         layers["layers_to_transform"] = list(range(max(total - cfg.lora_layers, 0), total))
+        if targets == "all-linear":  # peft needs the names when layers are chosen
+            targets = sorted({name.rsplit(".", 1)[-1] for name, module in base.named_modules()
+                              if isinstance(module, torch.nn.Linear) and ".layers." in name})
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.target_modules, task_type="CAUSAL_LM", **layers)
+                      target_modules=targets, task_type="CAUSAL_LM", **layers)
     return get_peft_model(base, lora)
 
 

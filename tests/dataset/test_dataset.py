@@ -1,6 +1,7 @@
 """The dataset: leakage-free splits, decontamination, schema-valid JSONL, the card."""
 
 import json
+import math
 
 import jsonschema
 import pytest
@@ -72,3 +73,37 @@ def test_contamination_and_duplicates_are_removed_and_counted():
     assert not test_hashes & {ex["content_hash"] for ex in built.splits["train"]}
     kept = sum(len(v) for v in built.splits.values())
     assert kept + sum(built.dropped.values()) == len(pairs)  # nothing silently lost
+
+
+@pytest.mark.parametrize("per_file,files,want", [
+    (5, 40, 40),     # 200 code2doc examples: 20% of them (40) is fewer than 50
+    (30, 40, 50),    # 1,200: 50 is fewer than 20%
+    (1, 12, 3),      # 12: ceil(20%) = 3
+])
+def test_test_split_holds_enough_headline_examples(per_file, files, want):
+    names = {("r", f"f{i}.py") for i in range(files)}
+    counts = {f: per_file for f in names}
+    cfg = DatasetConfig()
+    splits = assign_splits(names, cfg, counts)
+    held = sum(counts[f] for f, s in splits.items() if s == "test")
+    plain = assign_splits(names, cfg)
+    plain_held = sum(counts[f] for f, s in plain.items() if s == "test")
+    assert want <= held <= max(plain_held, want + per_file - 1)  # enough, and no file more than needed
+    assert sorted(splits.values()).count("train") >= files - files // 2
+    # the files test takes are the first in hash order: adding the counts only extends the plain split's test
+    assert {f for f, s in plain.items() if s == "test"} <= {f for f, s in splits.items() if s == "test"}
+
+
+def test_a_few_big_files_still_leave_train_a_file():
+    names = {("r", f"f{i}.py") for i in range(3)}
+    splits = assign_splits(names, DatasetConfig(), {f: 100 for f in names})
+    assert sorted(splits.values()) == ["test", "train", "val"]
+
+
+def test_the_card_counts_the_headline_task_per_split(run):
+    runner, _ = run
+    figures = json.loads(runner.store.get_bytes("runs/local/dataset/card.json"))
+    code2doc = {s: figures["by_task"][s].get("code2doc", 0) for s in SPLITS}
+    assert code2doc["test"] >= min(math.ceil(0.2 * sum(code2doc.values())), 50) > 0
+    card = runner.store.get_bytes("runs/local/dataset/card.md").decode()
+    assert f"code2doc, the evaluation's headline task: train {code2doc['train']}" in card
