@@ -108,6 +108,11 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="Also write every result to this JSON file.")
     args = parser.parse_args()
 
+    from repotune.logs import route_output
+
+    Path(args.store).mkdir(parents=True, exist_ok=True)
+    log = route_output(Path(args.store) / "bench.log")  # progress here, Ray's and transformers' output there
+    print(f"third-party output: {log}", flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="repotune-quality-src-") as work:
         for spec in args.library or DEFAULT_LIBRARIES:

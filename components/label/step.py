@@ -16,6 +16,7 @@ from repotune.errors import StepError
 from repotune.label.config import LabelConfig
 from repotune.label.llm import LLMRequest, LLMResult, make_client
 from repotune.label.offline import interpret
+from repotune.progress import progress
 from repotune.label.prompts import PROMPT_VERSION, level_of, render_unit_prompt
 from repotune.label.schema import LabelAnswer, json_schema
 from repotune.steps import StepContext, StepResult
@@ -89,63 +90,72 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
 
         writer = LocalModelWriter(cfg, store)
     rows: dict[str, dict[str, Any]] = {}
-    for kinds in LEVELS:
-        level = [u for u in units if u["kind"] in kinds][: cfg.limit or None]
-        if not level:
-            continue
-
-        def kid_lines(u: dict[str, Any]) -> list[str]:
-            return [child_summary(c, rows[c["unit_id"]]) for c in children[u["unit_id"]]
-                    if c["unit_id"] in rows and rows[c["unit_id"]]["status"] == "ok"]
-
-        if client is None and writer is not None:
-            for u, sentence in zip(level, writer.describe(level), strict=True):
-                answer = interpret(u, kid_lines(u))
-                if sentence and echoes_code(sentence, u.get("code")):
-                    # the model copied the code: keep the facts' own wording, and say so (source offline)
-                    rows[u["unit_id"]] = _row(u, "offline", None, answer, None, None, cfg)
-                    continue
-                if sentence:
-                    answer.labels.description = sentence
-                    answer.explanation.abstract = sentence
-                    answer.combined_interpretation = f"{sentence} {answer.combined_interpretation}"
-                rows[u["unit_id"]] = _row(u, "local", cfg.local_model, answer, None, None, cfg)
-            continue
-        if client is None:
-            for u in level:
-                rows[u["unit_id"]] = _row(u, "offline", None, interpret(u, kid_lines(u)), None, None, cfg)
-            continue
-        earlier: dict[str, dict[str, str]] = {}
-        group_usage: dict[str, list[LLMResult]] = defaultdict(list)
-        if cfg.mode == "per-aspect":  # the patent's flow: one call per aspect group, then one to collate
-            group_requests = [(u, g, _request(u, kid_lines(u), cfg, group=g)) for u in level for g in ASPECTS]
-            for (u, _g, _r), result in zip(group_requests, client.run([r for _, _, r in group_requests]), strict=True):
-                group_usage[u["unit_id"]].append(result)
-                if isinstance(result.parsed, dict) and isinstance(result.parsed.get("interpretations"), dict):
-                    earlier.setdefault(u["unit_id"], {}).update(
-                        {k: str(v) for k, v in result.parsed["interpretations"].items()})
-        requests = [_request(u, kid_lines(u), cfg, earlier=earlier.get(u["unit_id"])) for u in level]
-
-        def finish(index: int, result: LLMResult, level: list[dict[str, Any]] = level) -> None:
-            u = level[index]
-            for part in group_usage[u["unit_id"]]:
-                if not part.cached:
-                    result.prompt_tokens += part.prompt_tokens
-                    result.completion_tokens += part.completion_tokens
-            result.attempts += sum(p.attempts for p in group_usage[u["unit_id"]])
-            answer, error = None, result.error
-            if result.parsed is not None:  # checked by the client already; a cached answer is checked here
-                try:
-                    answer = LabelAnswer.model_validate(result.parsed)
-                except ValidationError as e:
-                    error = _schema_error(e)
-            rows[u["unit_id"]] = _row(u, "llm", cfg.model, answer, result, error, cfg)
-
-        client.run(requests, on_result=finish)  # each row is built as its answer arrives
-        if client.consecutive_failures >= cfg.circuit_breaker:
-            raise StepError(f"label: the endpoint {cfg.base_url} failed {client.consecutive_failures} times in a "
-                            "row; answers so far are cached, rerun when it is back")
+    levels = [level for kinds in LEVELS if (level := [u for u in units if u["kind"] in kinds][: cfg.limit or None])]
+    with progress("label", sum(len(level) for level in levels), "units") as advance:
+        for level in levels:
+            _label_level(level, children, rows, cfg, client, writer, advance)
     return [rows[u["unit_id"]] for u in units if u["unit_id"] in rows]
+
+
+def _label_level(level: list[dict[str, Any]], children: dict[str | None, list[dict[str, Any]]],
+                 rows: dict[str, dict[str, Any]], cfg: LabelConfig, client: Any, writer: Any, advance: Any) -> None:
+    """One level's rows (callables, classes, files, directories or the repository), its children's already in
+    rows: offline, from the local model, or from the endpoint as each answer arrives."""
+
+    def kid_lines(u: dict[str, Any]) -> list[str]:
+        return [child_summary(c, rows[c["unit_id"]]) for c in children[u["unit_id"]]
+                if c["unit_id"] in rows and rows[c["unit_id"]]["status"] == "ok"]
+
+    if client is None and writer is not None:
+        for u, sentence in zip(level, writer.describe(level), strict=True):
+            answer = interpret(u, kid_lines(u))
+            if sentence and echoes_code(sentence, u.get("code")):
+                # the model copied the code: keep the facts' own wording, and say so (source offline)
+                rows[u["unit_id"]] = _row(u, "offline", None, answer, None, None, cfg)
+                continue
+            if sentence:
+                answer.labels.description = sentence
+                answer.explanation.abstract = sentence
+                answer.combined_interpretation = f"{sentence} {answer.combined_interpretation}"
+            rows[u["unit_id"]] = _row(u, "local", cfg.local_model, answer, None, None, cfg)
+        advance(len(level))
+        return
+    if client is None:
+        for u in level:
+            rows[u["unit_id"]] = _row(u, "offline", None, interpret(u, kid_lines(u)), None, None, cfg)
+        advance(len(level))
+        return
+    earlier: dict[str, dict[str, str]] = {}
+    group_usage: dict[str, list[LLMResult]] = defaultdict(list)
+    if cfg.mode == "per-aspect":  # the patent's flow: one call per aspect group, then one to collate
+        group_requests = [(u, g, _request(u, kid_lines(u), cfg, group=g)) for u in level for g in ASPECTS]
+        for (u, _g, _r), result in zip(group_requests, client.run([r for _, _, r in group_requests]), strict=True):
+            group_usage[u["unit_id"]].append(result)
+            if isinstance(result.parsed, dict) and isinstance(result.parsed.get("interpretations"), dict):
+                earlier.setdefault(u["unit_id"], {}).update(
+                    {k: str(v) for k, v in result.parsed["interpretations"].items()})
+    requests = [_request(u, kid_lines(u), cfg, earlier=earlier.get(u["unit_id"])) for u in level]
+
+    def finish(index: int, result: LLMResult, level: list[dict[str, Any]] = level) -> None:
+        u = level[index]
+        for part in group_usage[u["unit_id"]]:
+            if not part.cached:
+                result.prompt_tokens += part.prompt_tokens
+                result.completion_tokens += part.completion_tokens
+        result.attempts += sum(p.attempts for p in group_usage[u["unit_id"]])
+        answer, error = None, result.error
+        if result.parsed is not None:  # checked by the client already; a cached answer is checked here
+            try:
+                answer = LabelAnswer.model_validate(result.parsed)
+            except ValidationError as e:
+                error = _schema_error(e)
+        rows[u["unit_id"]] = _row(u, "llm", cfg.model, answer, result, error, cfg)
+        advance()
+
+    client.run(requests, on_result=finish)  # each row is built as its answer arrives
+    if client.consecutive_failures >= cfg.circuit_breaker:
+        raise StepError(f"label: the endpoint {cfg.base_url} failed {client.consecutive_failures} times in a "
+                        "row; answers so far are cached, rerun when it is back")
 
 
 def summarise(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:

@@ -71,6 +71,10 @@ class TrainConfig(BaseModel):
                                         "run in parallel as Ray Tune trials (use_ray) or one after another, the "
                                         "adapter with the lowest validation loss is kept.")
     seed: int = Field(0, description="Seed of initialisation and data order.")
+    eval_every: int | None = Field(None, ge=1, description="Validation loss every this many steps (and at the "
+                                   "last); None: at the last step only.")
+    keep_best: bool = Field(False, description="Keep the adapter of the step with the lowest validation loss "
+                            "instead of the last (in-process training; the steps are chosen on the val split).")
     checkpoint_every: int = Field(20, ge=1, description="Steps between checkpoints (adapter, optimizer, step).")
     use_ray: bool = Field(False, description="Train with Ray Train's TorchTrainer (DDP over num_workers); false "
                           "runs the same loop in this process.")

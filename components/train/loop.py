@@ -157,6 +157,7 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
     history: list[dict[str, float]] = []
     per_epoch = batches(rows, cfg.rows_per_step, cfg.seed, 0)
     t_last = time.perf_counter()
+    best_val = float("inf")
     with ExitStack() as stack:
         advance = stack.enter_context(progress("train", cfg.max_steps - start, "steps")) if not rt else None
         for step in range(start, cfg.max_steps):
@@ -186,8 +187,12 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
                        "tflops": 6 * n_params * tokens * world / seconds / 1e12,
                        "memory_gib": (torch.cuda.max_memory_allocated() / 2**30) if device.startswith("cuda") else 0.0}
             last = step + 1 == cfg.max_steps
-            if last and val_rows:
+            if val_rows and (last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0)):
                 metrics["val_loss"] = validation_loss(model, val_rows, tokenizer.pad_token_id, device)
+                if cfg.keep_best and not rt and config.get("output_dir") and metrics["val_loss"] < best_val:
+                    best_val = metrics["val_loss"]
+                    _save_checkpoint(Path(config["output_dir"]) / "best", model, None, {}, step + 1, tokenizer)
+                t_last = time.perf_counter()  # the validation's time is no training step's
             history.append(metrics)
             if advance is not None:
                 advance(loss=metrics["loss"], tokens_per_s=round(metrics["tokens_per_s"]))

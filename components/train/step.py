@@ -58,8 +58,9 @@ def run_with_ray(cfg: TrainConfig, loop_config: dict[str, Any], store: Any, pref
 def run_in_process(loop_config: dict[str, Any]) -> tuple[list[dict[str, float]], Path]:
     out = Path(tempfile.mkdtemp(prefix="repotune-train-"))
     history = train_loop({**loop_config, "output_dir": str(out)})
-    last = sorted(out.glob("checkpoint-*"))[-1]
-    return history, last
+    if (out / "best").is_dir():  # train.keep_best: the step with the lowest validation loss
+        return history, out / "best"
+    return history, sorted(out.glob("checkpoint-*"))[-1]
 
 
 def loss_png(history: list[dict[str, float]]) -> bytes:
@@ -132,7 +133,12 @@ def run_step(ctx: StepContext) -> StepResult:
                "tflops": sum(h["tflops"] for h in history) / len(history),
                "flop_convention": "6 x parameters x tokens per step (forward + backward), attention excluded"}
     summary["examples_without_target"] = int(history[-1].get("examples_without_target", 0))
+    validated = [h for h in history if h.get("val_loss") is not None]
     val_loss = history[-1].get("val_loss")
+    if cfg.keep_best and validated and not cfg.use_ray:
+        best = min(validated, key=lambda h: h["val_loss"])
+        summary["chosen_step"], val_loss = int(best["step"]), best["val_loss"]
+    summary["val_loss_by_step"] = {int(h["step"]): round(h["val_loss"], 4) for h in validated}
     summary["val_loss"] = val_loss
     if sweep:
         summary["sweep"] = {"trials": len(sweep), "chosen": next(r["trial"] for r in sweep if r["val_loss"] == min(

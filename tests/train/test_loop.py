@@ -135,3 +135,15 @@ def test_examples_without_answer_tokens_never_make_a_batch(tmp_path):
                           "output_dir": str(tmp_path)})
     assert all(math.isfinite(h["loss"]) for h in history)
     assert history[-1]["examples_without_target"] == 5
+
+
+def test_keep_best_keeps_the_step_with_the_lowest_validation_loss(tmp_path):
+    cfg = TrainConfig(max_steps=8, eval_every=2, keep_best=True, token_budget=128, rows_per_step=1,
+                      warmup_steps=0, learning_rate=5e-2, checkpoint_every=100, lora_r=4)
+    history = train_loop({"train": cfg.model_dump(mode="json"), "examples": EXAMPLES[:8],
+                          "val_examples": EXAMPLES[8:], "output_dir": str(tmp_path)})
+    validated = {int(h["step"]): h["val_loss"] for h in history if "val_loss" in h}
+    assert sorted(validated) == [2, 4, 6, 8]
+    best = json.loads((tmp_path / "best" / "state.json").read_text())["step"]
+    assert best == min(validated, key=validated.get)
+    assert (tmp_path / "best" / "adapter_model.safetensors").is_file()
