@@ -86,7 +86,7 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
     client = make_client(cfg, store)
     writer = None
     if cfg.backend == "local":
-        from repotune.label.local import LocalModelWriter, echoes_code
+        from repotune.label.local import LocalModelWriter
 
         writer = LocalModelWriter(cfg, store)
     rows: dict[str, dict[str, Any]] = {}
@@ -107,6 +107,8 @@ def _label_level(level: list[dict[str, Any]], children: dict[str | None, list[di
                 if c["unit_id"] in rows and rows[c["unit_id"]]["status"] == "ok"]
 
     if client is None and writer is not None:
+        from repotune.label.local import echoes_code
+
         for u, sentence in zip(level, writer.describe(level), strict=True):
             answer = interpret(u, kid_lines(u))
             if sentence and echoes_code(sentence, u.get("code")):
