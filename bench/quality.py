@@ -41,13 +41,15 @@ def run_library(name: str, source: str, args: argparse.Namespace) -> dict:
     run_id = f"quality-{name}"
     config = load_config(overrides=[
         f"store.url=file://{args.store}", f"run_id={run_id}", f"analyze.source={source}", "analyze.use_ray=false",
-        f"synthesize.pairs_per_unit={args.pairs_per_unit}",
+        f"synthesize.pairs_per_unit={args.pairs_per_unit}", f"synthesize.prompt_code_chars={args.prompt_code_chars}",
         f"train.base_model={args.base_model}", f"train.max_steps={args.steps}", f"train.token_budget={args.token_budget}",
         f"train.rows_per_step={args.rows_per_step}", f"train.learning_rate={args.lr}", f"train.lora_r={args.rank}",
         f"train.lora_alpha={2 * args.rank}",
         *([f"train.lora_layers={args.lora_layers}"] if args.lora_layers else []), f"train.schedule={args.schedule}", f"train.warmup_steps={args.warmup}",
         f"train.checkpoint_every={args.steps}", f"train.max_length={args.max_length}",
+        *([f"train.eval_every={args.eval_every}", "train.keep_best=true"] if args.eval_every else []),
         "evaluate.tasks=[code2doc]", f"evaluate.max_new_tokens={args.max_new_tokens}",
+        f"evaluate.num_beams={args.num_beams}",
         f"evaluate.batch_size={args.batch_size}"])
     timings: dict[str, float] = {}
 
@@ -103,6 +105,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=10, help="Warm-up steps.")
     parser.add_argument("--pairs-per-unit", type=int, default=1, help="synthesize.pairs_per_unit (code2doc is "
                         "made for every documented unit; this adds sampled tasks up to the count).")
+    parser.add_argument("--prompt-code-chars", type=int, default=2000, help="synthesize.prompt_code_chars.")
+    parser.add_argument("--eval-every", type=int, default=0, help="Validation loss every N steps and keep the "
+                        "adapter of the lowest one (train.keep_best); 0: the last step's adapter.")
+    parser.add_argument("--num-beams", type=int, default=1, help="evaluate.num_beams (1: greedy).")
     parser.add_argument("--max-new-tokens", type=int, default=40, help="Tokens generated per answer.")
     parser.add_argument("--batch-size", type=int, default=16, help="Prompts generated together.")
     parser.add_argument("--json", default=None, help="Also write every result to this JSON file.")

@@ -12,7 +12,9 @@ class EvaluateConfig(BaseModel):
                                      "adapter each); None evaluates the whole test split.")
     tasks: list[str] | None = Field(None, description="Tasks evaluated (e.g. [code2doc]); None evaluates every "
                                     "task of the test split.")
-    max_new_tokens: int = Field(48, ge=1, description="Tokens generated per answer (greedy).")
+    max_new_tokens: int = Field(48, ge=1, description="Tokens generated per answer.")
+    num_beams: int = Field(1, ge=1, le=16, description="Beam search width for both models (1: greedy; "
+                           "CodeXGLUE's code-to-text baselines use 10). Costs about num_beams x the generation.")
     batch_size: int = Field(8, ge=1, description="Prompts generated together (left-padded; the answers equal "
                             "one-at-a-time generation).")
     min_improvement: float | None = Field(

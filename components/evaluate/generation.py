@@ -1,6 +1,7 @@
-"""Greedy answers in batches: prompts sorted by length (little padding), left-padded, one generate call per
-batch. Left padding with the attention mask keeps each row's positions as if it ran alone, so the answers equal
-those generated one at a time (tested)."""
+"""Answers in batches, greedy or beam search (evaluate.num_beams; CodeXGLUE's code-to-text baselines
+decode with beams): prompts sorted by length (little padding), left-padded, one generate call per batch. Left
+padding with the attention mask keeps each row's positions as if it ran alone, so the answers equal those
+generated one at a time (tested)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 
 
 def generate_answers(model: Any, tokenizer: Any, examples: list[dict[str, Any]], max_new_tokens: int,
-                     batch_size: int = 8, on_batch: Callable[[int], None] | None = None) -> list[str]:
-    """One answer per example (its messages without the last), in the examples' order."""
+                     batch_size: int = 8, on_batch: Callable[[int], None] | None = None,
+                     num_beams: int = 1) -> list[str]:
+    """One answer per example (its messages without the last), in the examples' order; deterministic (no
+    sampling) for any num_beams."""
     import torch
 
     tokenizer.padding_side = "left"
@@ -27,7 +30,7 @@ def generate_answers(model: Any, tokenizer: Any, examples: list[dict[str, Any]],
         batch = {k: v.to(model.device) for k, v in batch.items()}
         with torch.no_grad():
             ids = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
+                                 num_beams=num_beams, pad_token_id=tokenizer.pad_token_id)
         width = batch["input_ids"].shape[1]
         for row, i in enumerate(rows):
             answers[i] = tokenizer.decode(ids[row, width:], skip_special_tokens=True).strip()

@@ -19,7 +19,8 @@ METRIC = (f"smoothed BLEU-4 (CodeXGLUE code-to-text) x100 of {HEADLINE_TASK} ans
 
 
 def answer_both(examples: list[dict[str, Any]], base_model: str, store_config: Any, adapter_key: str,
-                max_new_tokens: int, batch_size: int = 8, show_progress: bool = False) -> tuple[list[str], list[str]]:
+                max_new_tokens: int, batch_size: int = 8, num_beams: int = 1,
+                show_progress: bool = False) -> tuple[list[str], list[str]]:
     """(base answers, adapter answers): one model load, the adapter switched off for the base's answers."""
     import torch
     from peft import PeftModel
@@ -35,14 +36,16 @@ def answer_both(examples: list[dict[str, Any]], base_model: str, store_config: A
         get_dir(store, adapter_key, adapter_dir)
         model = PeftModel.from_pretrained(base, adapter_dir).eval()
         if not show_progress:
-            tuned = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size)
+            tuned = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size, num_beams=num_beams)
             with model.disable_adapter():
-                plain = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size)
+                plain = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size, num_beams=num_beams)
             return plain, tuned
         with progress("evaluate", 2 * len(examples), "answers") as advance:
-            tuned = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size, on_batch=advance)
+            tuned = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size, on_batch=advance,
+                                     num_beams=num_beams)
             with model.disable_adapter():
-                plain = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size, on_batch=advance)
+                plain = generate_answers(model, tokenizer, examples, max_new_tokens, batch_size, on_batch=advance,
+                                     num_beams=num_beams)
     return plain, tuned
 
 
@@ -95,7 +98,7 @@ def run_step(ctx: StepContext) -> StepResult:
     if not examples:
         raise StepError("evaluate: the test split is empty" + (f" for tasks {cfg.tasks}" if cfg.tasks else ""))
     args = (ctx.config.train.base_model, ctx.config.store, ctx.input_key("train", "adapter"), cfg.max_new_tokens,
-            cfg.batch_size)
+            cfg.batch_size, cfg.num_beams)
     if cfg.num_workers > 1:
         plain, tuned = answer_on_ray(examples, args, cfg, ctx.config.ray.address)
     else:
@@ -114,7 +117,8 @@ def run_step(ctx: StepContext) -> StepResult:
               "n": len(examples), "test_split": len(split), "tasks": tasks,
               "answer_form": {m: {t: v[m]["in_form"] for t, v in tasks.items()} for m in ("base", "adapter")},
               "bootstrap": {"resamples": cfg.bootstrap_resamples, "seed": cfg.seed, "interval": "percentile 95%"},
-              "generation": {"max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size, "greedy": True,
+              "generation": {"max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size,
+                             "num_beams": cfg.num_beams, "greedy": cfg.num_beams == 1,
                              "prompt": "the same chat messages for base and adapter"},
               "samples": [{"task": ex["task"], "reference": reference(ex)[:300], "base": b[:300], "adapter": a[:300]}
                           for ex, b, a in list(zip(examples, plain, tuned, strict=True))[:8]]}

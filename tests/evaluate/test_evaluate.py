@@ -109,7 +109,8 @@ def test_answer_form_per_task():
     assert in_form("doc2code", "def f():\n    return 1", "python") and not in_form("doc2code", "def f(:", "python")
 
 
-def test_batched_greedy_answers_equal_one_at_a_time(tmp_path):
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_batched_answers_equal_one_at_a_time(tmp_path, num_beams):
     from repotune.store import open_store, StoreConfig
     from repotune.train.base_model import load_base_model
 
@@ -125,8 +126,8 @@ def test_batched_greedy_answers_equal_one_at_a_time(tmp_path):
                "x " * 40, "Write the docstring", "one two three four five six"]
     examples = [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": ""}]}
                 for p in prompts]
-    alone = generate_answers(model, tokenizer, examples, max_new_tokens=12, batch_size=1)
-    together = generate_answers(model, tokenizer, examples, max_new_tokens=12, batch_size=4)
+    alone = generate_answers(model, tokenizer, examples, max_new_tokens=12, batch_size=1, num_beams=num_beams)
+    together = generate_answers(model, tokenizer, examples, max_new_tokens=12, batch_size=4, num_beams=num_beams)
     assert together == alone
     assert len(set(alone)) > 1  # the prompts lead to different answers: the comparison can fail
 
