@@ -8,7 +8,8 @@ bootstrap 95% intervals and the paired difference adapter − base.
     .venv/bin/python bench/quality.py --library mylib=~/src/mylib --steps 400   # any source folder
 
 The default libraries have three docstring styles (requests: reST fields, tqdm: NumPy sections, rich: Google
-"Args:") and no test uses them. Slow on CPU (minutes per library on 2 cores): a benchmark, not a test.
+"Args:") and no test uses them. Slow on CPU (about 15 minutes of training per library on 2 cores): a
+benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import importlib
 import json
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -75,6 +75,8 @@ def print_result(result: dict) -> None:
     print(f"train: {train['steps']} steps, loss {train['loss_first']:.3f} -> {train['loss_last']:.3f}, "
           f"val_loss {train.get('val_loss')}, {train['tokens_per_s']:.0f} tokens/s, "
           f"{result['timings'].get('train', 0):.0f} s")
+    if train.get("val_loss_by_step"):
+        print(f"val loss by step {json.dumps(train['val_loss_by_step'])}; adapter kept: step {train.get('chosen_step')}")
     print("\n| library | n | base BLEU-4 [95% CI] | adapter BLEU-4 [95% CI] | adapter − base [95% CI] | "
           "in form base/adapter | train s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -94,7 +96,7 @@ def main() -> int:
                         help="NAME or NAME=PATH (repeatable; default: requests, tqdm, rich from this venv).")
     parser.add_argument("--store", default="/tmp/repotune-quality", help="Store folder for the runs.")
     parser.add_argument("--base-model", default="smollm2", help="Base model URI.")
-    parser.add_argument("--steps", type=int, default=60, help="Training steps.")
+    parser.add_argument("--steps", type=int, default=180, help="Training steps.")
     parser.add_argument("--token-budget", type=int, default=1024, help="Tokens per packed row.")
     parser.add_argument("--rows-per-step", type=int, default=1, help="Packed rows per step.")
     parser.add_argument("--max-length", type=int, default=1024, help="Examples are cut to this many tokens.")
@@ -105,8 +107,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=10, help="Warm-up steps.")
     parser.add_argument("--pairs-per-unit", type=int, default=1, help="synthesize.pairs_per_unit (code2doc is "
                         "made for every documented unit; this adds sampled tasks up to the count).")
-    parser.add_argument("--prompt-code-chars", type=int, default=2000, help="synthesize.prompt_code_chars.")
-    parser.add_argument("--eval-every", type=int, default=0, help="Validation loss every N steps and keep the "
+    parser.add_argument("--prompt-code-chars", type=int, default=1200, help="synthesize.prompt_code_chars.")
+    parser.add_argument("--eval-every", type=int, default=40, help="Validation loss every N steps and keep the "
                         "adapter of the lowest one (train.keep_best); 0: the last step's adapter.")
     parser.add_argument("--num-beams", type=int, default=1, help="evaluate.num_beams (1: greedy).")
     parser.add_argument("--max-new-tokens", type=int, default=40, help="Tokens generated per answer.")
@@ -120,16 +122,17 @@ def main() -> int:
     log = route_output(Path(args.store) / "bench.log")  # progress here, Ray's and transformers' output there
     print(f"third-party output: {log}", flush=True)
     results = []
-    with tempfile.TemporaryDirectory(prefix="repotune-quality-src-") as work:
-        for spec in args.library or DEFAULT_LIBRARIES:
-            t0 = time.perf_counter()
-            name, source = library_folder(spec, Path(work))
-            result = run_library(name, source, args)
-            result["seconds"] = round(time.perf_counter() - t0, 1)
-            print_result(result)
-            results.append(result)
-            if args.json:
-                Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    # the sources are copied under the store so a rerun with other evaluate options keeps analyze..train cached
+    work = Path(args.store) / "src"
+    for spec in args.library or DEFAULT_LIBRARIES:
+        t0 = time.perf_counter()
+        name, source = library_folder(spec, Path(work))
+        result = run_library(name, source, args)
+        result["seconds"] = round(time.perf_counter() - t0, 1)
+        print_result(result)
+        results.append(result)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
     return 0
 
 

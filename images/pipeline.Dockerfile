@@ -16,7 +16,7 @@ COPY pipelines ./pipelines
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN python -m venv /opt/repotune \
  && /opt/repotune/bin/pip install ${TORCH_INDEX:+--extra-index-url=$TORCH_INDEX} -c constraints.txt \
-      ".[analyze,label,synthesize,kfp]"
+      ".[analyze,label,synthesize,dataset,kfp]"
 
 FROM ${PYTHON_IMAGE}
 ARG PYTHON_IMAGE

