@@ -81,9 +81,12 @@ def run_step(ctx: StepContext) -> StepResult:
     get_dir(ctx.store, ctx.input_key("train", "adapter"), adapter_dir)
     port = serve.port if serve.port and cfg.keep_serving else _free_port()
     url = f"http://{serve.host}:{port}"
+    # the whole serve config crosses to the predictor process as one file: every serve.* setting takes effect
+    served = serve.model_copy(update={"base_model": base, "adapters": {cfg.adapter_name: str(adapter_dir)},
+                                      "port": port})
+    (adapter_dir / "serve.json").write_text(served.model_dump_json())
     log = open(adapter_dir / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "repotune.serve", "--base", base, "--name", serve.name,
-                             "--adapter", f"{cfg.adapter_name}={adapter_dir}", "--host", serve.host, "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "repotune.serve", "--serve-config", str(adapter_dir / "serve.json")],
                             stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True)
     try:
         deadline = time.monotonic() + cfg.ready_timeout_s
@@ -101,7 +104,7 @@ def run_step(ctx: StepContext) -> StepResult:
             time.sleep(0.5)
         t0 = time.perf_counter()
         response = httpx.post(f"{url}/openai/v1/chat/completions", timeout=120, json={
-            "model": cfg.adapter_name, "max_tokens": 32,
+            "model": cfg.adapter_name, "max_tokens": min(32, serve.max_new_tokens),
             "messages": [{"role": "user", "content": cfg.smoke_prompt}]})
         if response.status_code != 200:
             raise StepError(f"deploy: the smoke request failed with HTTP {response.status_code}: {response.text[:300]}")

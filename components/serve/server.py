@@ -1,13 +1,16 @@
 """Start the predictor: kserve's ModelServer data plane and REST app, bound to a chosen host (127.0.0.1 locally).
 
     python -m repotune.serve --base tiny --adapter docs=./adapter --port 8080
+    python -m repotune.serve --serve-config serve.json     # a whole serve config (the deploy step writes one)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
+from pathlib import Path
 from typing import Any
 
 from repotune.serve.config import ServeConfig
@@ -40,15 +43,25 @@ def serve(cfg: ServeConfig, base_model: str, store: Any = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m repotune.serve", description=__doc__)
-    parser.add_argument("--base", required=True, help="base-model URI")
+    parser = argparse.ArgumentParser(prog="python -m repotune.serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--serve-config", type=Path, help="JSON of the whole serve config; the flags below override it (not --config: kserve's own "
+                        "argument parser reads sys.argv and would take it for --configure_logging)")
+    parser.add_argument("--base", help="base-model URI (required without a config that names one)")
     parser.add_argument("--adapter", action="append", default=[], help="NAME=URI (repeatable)")
-    parser.add_argument("--name", default="repotune")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--name")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
     args = parser.parse_args(argv)
-    adapters = dict(a.split("=", 1) for a in args.adapter)
-    serve(ServeConfig(name=args.name, adapters=adapters, host=args.host, port=args.port), args.base)
+    fields = json.loads(args.serve_config.read_text()) if args.serve_config else {}
+    if args.adapter:
+        fields["adapters"] = dict(a.split("=", 1) for a in args.adapter)
+    fields.update({k: v for k, v in (("name", args.name), ("host", args.host), ("port", args.port)) if v is not None})
+    cfg = ServeConfig.model_validate(fields)
+    base = args.base or cfg.base_model
+    if not base:
+        parser.error("--base is required unless the config names serve.base_model")
+    serve(cfg, base)
 
 
 if __name__ == "__main__":
