@@ -88,6 +88,15 @@ class S3Store:
                    secure=config.secure, region=config.region, create_bucket=config.create_bucket,
                    key_names=(config.access_key_env, config.secret_key_env))
 
+    def at(self, url: str) -> S3Store:
+        """Another s3://bucket/prefix on the same server with the same credentials, TLS and region (an s3://
+        base model or adapter next to the run's store)."""
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not url.startswith("s3://") or not bucket:
+            raise StoreError(f"{url!r}: expected s3://<bucket>[/<prefix>]")
+        return S3Store(bucket, prefix, self.endpoint, *self._keys, secure=self.secure, region=self.region,
+                       key_names=self._key_names)
+
     # -- errors -----------------------------------------------------------------------------------------------
 
     def _error(self, exc: Exception, what: str) -> StoreError:

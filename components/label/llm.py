@@ -84,10 +84,6 @@ class _Budget:
             await asyncio.sleep(60 - (now - self.spent[0][0]) + 0.01)
 
 
-class CircuitOpen(Exception):
-    pass
-
-
 class OpenAICompatibleClient:
     def __init__(self, cfg: LabelConfig, store: ObjectStore | None):
         if not cfg.base_url:

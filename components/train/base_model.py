@@ -137,9 +137,9 @@ def resolve_base_model(uri: str, store: Any = None) -> Path | str:
         from repotune.store import get_dir, open_store
 
         if uri.startswith("s3://"):
-            bucket_prefix = uri.removeprefix("s3://")
-            bucket, _, prefix = bucket_prefix.partition("/")
-            store = open_store(f"s3://{bucket}")
+            bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+            # the run's S3 server, credentials and TLS when the run's store is on S3; else the environment's
+            store = store.at(f"s3://{bucket}") if hasattr(store, "at") else open_store(f"s3://{bucket}")
         else:
             if store is None:
                 raise ConfigError(f"base model {uri!r}: a store: URI needs the run's store")

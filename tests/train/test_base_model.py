@@ -46,3 +46,12 @@ def test_bad_uris_are_clear():
         resolve_base_model("store:models/x")
     with pytest.raises(StepError, match="no hub access here"):
         load_base_model("some-org/some-model-that-is-not-cached")
+
+
+def test_an_s3_base_model_loads_from_the_runs_s3_server(s3_store, s3_bucket, monkeypatch):
+    # the run's store names the endpoint and plain http; the environment names neither, so only the run's
+    # settings can reach the model (s3://bucket opened from the environment alone fails)
+    monkeypatch.delenv("REPOTUNE_S3_ENDPOINT")
+    put_dir(s3_store.at(f"s3://{s3_bucket}/models"), "tiny", resolve_base_model("tiny"))
+    model, _ = load_base_model(f"s3://{s3_bucket}/models/tiny", s3_store)
+    assert type(model).__name__ == "Qwen2ForCausalLM"
