@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 import yaml
 
+from repotune import cluster
+
 VariantOpt = Annotated[str, typer.Option("--train-on", help="'rayjob': train as a KubeRay RayJob (default); "
                                          "'pod': train in the pipeline pod on a GPU node.")]
 # where Kubeflow mounts a projected ServiceAccount token for in-cluster clients (KFP multi-user mode)
@@ -41,8 +43,8 @@ def submit_cmd(
     run_name: Annotated[str | None, typer.Option(help="Display name of the run.")] = None,
     run_id: Annotated[str, typer.Option(help="repotune run id (store prefix); empty: one per KFP run.")] = "",
     namespace: Annotated[str | None, typer.Option(help="Kubeflow profile namespace (multi-user).")] = None,
-    s3_secret: Annotated[str, typer.Option(help="Secret with the S3 keys in the run's namespace.")] = "repotune-s3",
-    llm_secret: Annotated[str, typer.Option(help="Secret with OPENAI_API_KEY (optional).")] = "repotune-llm",
+    s3_secret: Annotated[str, typer.Option(help="Secret with the S3 keys in the run's namespace.")] = cluster.S3_SECRET,
+    llm_secret: Annotated[str, typer.Option(help="Secret with OPENAI_API_KEY (optional).")] = cluster.LLM_SECRET,
     train_on: VariantOpt = "rayjob",
 ) -> None:
     import kfp

@@ -18,15 +18,16 @@ from typing import Literal
 
 from kfp import compiler, dsl, kubernetes
 
+from repotune import cluster
 from repotune.pipelines import components as c
 
 # KFP reads the pipeline function's annotations at runtime: no `from __future__ import annotations` here
 TrainOn = Literal["rayjob", "pod"]
-S3_SECRET = "repotune-s3"
-LLM_SECRET = "repotune-llm"
+S3_SECRET = cluster.S3_SECRET
+LLM_SECRET = cluster.LLM_SECRET
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY"}
-GPU_NODE_SELECTOR = ("nvidia.com/gpu.present", "true")
-GPU_TAINT = "nvidia.com/gpu"
+GPU_NODE_SELECTOR = next(iter(cluster.GPU_NODE_SELECTOR.items()))
+GPU_TAINT = cluster.GPU_TAINT
 
 
 def default_config_yaml() -> str:

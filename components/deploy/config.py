@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from repotune import cluster
+
 
 class DeployConfig(BaseModel):
     """Rollout to KServe (cluster) or a local server (local)."""
@@ -19,7 +21,7 @@ class DeployConfig(BaseModel):
     ready_timeout_s: float = Field(300.0, gt=0, description="How long to wait for the predictor to be ready.")
     smoke_prompt: str = Field("Write the docstring of: def add(a, b): return a + b",
                               description="The smoke request's user message.")
-    namespace: str = Field("repotune", description="kserve: namespace of the InferenceService.")
+    namespace: str = Field(cluster.NAMESPACE, description="kserve: namespace of the InferenceService.")
     service_name: str | None = Field(None, description="kserve: InferenceService name; None derives it from "
                                      "adapter_name (the predictor serves the adapter as <name>-lora).")
     canary_percent: int = Field(10, ge=1, le=99, description="kserve: share of traffic the new revision gets "
@@ -27,7 +29,7 @@ class DeployConfig(BaseModel):
     poll_interval_s: float = Field(5.0, gt=0, description="kserve: seconds between readiness polls.")
     storage_uri: str | None = Field(None, description="kserve: the adapter's storageUri; None uses the train "
                                     "step's adapter in the S3 store (s3://bucket/prefix/runs/<run>/train/adapter).")
-    service_account: str = Field("repotune-s3", description="kserve: ServiceAccount whose annotated Secret gives "
+    service_account: str = Field(cluster.S3_SERVICE_ACCOUNT, description="kserve: ServiceAccount whose annotated Secret gives "
                                  "KServe's storage initializer the S3 keys.")
     gpus: int = Field(0, ge=0, description="kserve: GPUs per predictor replica.")
     node_selector: dict[str, str] = Field(default_factory=dict, description="kserve: node selector of the "

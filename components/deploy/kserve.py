@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from repotune import cluster
 from repotune._image import SERVE_IMAGE
 
 MODEL_FORMAT = "repotune-lora"
@@ -60,7 +61,7 @@ def _service(name: str, namespace: str, predictor: dict[str, Any], *, service_ac
             "spec": {"predictor": predictor}}
 
 
-def inference_service(name: str, namespace: str, adapter_uri: str, *, service_account: str = "repotune-s3",
+def inference_service(name: str, namespace: str, adapter_uri: str, *, service_account: str = cluster.S3_SERVICE_ACCOUNT,
                       gpus: int = 0, node_selector: dict[str, str] | None = None,
                       tolerations: list[dict[str, Any]] | None = None, canary_traffic_percent: int | None = None,
                       min_replicas: int = 1) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def inference_service(name: str, namespace: str, adapter_uri: str, *, service_ac
 
 
 def vllm_inference_service(name: str, namespace: str, base_uri: str, adapters: dict[str, str], *,
-                           service_account: str = "repotune-s3", gpus: int = 1, max_lora_rank: int = 64,
+                           service_account: str = cluster.S3_SERVICE_ACCOUNT, gpus: int = 1, max_lora_rank: int = 64,
                            node_selector: dict[str, str] | None = None,
                            tolerations: list[dict[str, Any]] | None = None,
                            canary_traffic_percent: int | None = None, min_replicas: int = 1) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def vllm_inference_service(name: str, namespace: str, base_uri: str, adapters: d
 
 
 def s3_secret_and_service_account(namespace: str, endpoint: str, *, use_https: bool = False,
-                                  region: str = "us-east-1", secret_name: str = "repotune-s3",
+                                  region: str = "us-east-1", secret_name: str = cluster.S3_SECRET,
                                   existing_secret: str | None = None) -> list[dict[str, Any]]:
     """KServe's pattern for S3-compatible storage: a Secret annotated with the endpoint, referenced by the
     ServiceAccount the predictor runs as. Keys are never rendered: with existing_secret the Secret is yours;
