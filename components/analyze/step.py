@@ -16,6 +16,7 @@ from repotune.analyze.repository import RepositoryAnalysis, link
 from repotune.analyze.rows import file_rows, internal_module_names, rows_table
 from repotune.analyze.sources import resolve_source, snapshot, temp_workdir
 from repotune.errors import StepError
+from repotune.ray_setup import RayConfig, ensure_ray
 from repotune.steps import StepContext, StepResult
 from repotune.store import put_json, write_table
 
@@ -53,11 +54,7 @@ def analyze_rows(files: Files, repository: str, *, use_ray: bool, workers: int |
         return rows_table([row for i, (p, lang, d) in enumerate(files) for row in analyzer.rows(i, p, lang, d)])
     import ray
 
-    from repotune.store_s3 import ray_runtime_env
-
-    if not ray.is_initialized():
-        ray.init(address=ray_address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, runtime_env=ray_runtime_env())
+    ensure_ray(RayConfig(address=ray_address, num_cpus=num_cpus))
     ray.data.DataContext.get_current().enable_progress_bars = False
     items = [{"index": i, "path": p, "language": lang or "", "data": d} for i, (p, lang, d) in enumerate(files)]
     size = workers or max(1, int(ray.available_resources().get("CPU", 1)))

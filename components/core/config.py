@@ -20,21 +20,11 @@ from repotune.deploy.config import DeployConfig
 from repotune.errors import ConfigError
 from repotune.evaluate.config import EvaluateConfig
 from repotune.label.config import LabelConfig
+from repotune.ray_setup import RayConfig
 from repotune.serve.config import ServeConfig
 from repotune.store import StoreConfig
 from repotune.synthesize.config import SynthesizeConfig
 from repotune.train.config import TrainConfig
-
-
-class RayConfig(BaseModel):
-    """Where Ray work (parsing, labelling, training) runs."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    address: str | None = Field(
-        None, description="Ray cluster address ('ray://head:10001' or 'auto'); None starts a local Ray."
-    )
-    num_cpus: int | None = Field(None, description="CPUs for a local Ray; None uses all cores.")
 
 
 class RunConfig(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any
 from repotune.errors import GateFailed, StepError
 from repotune.evaluate.generation import generate_answers
 from repotune.evaluate.scoring import HEADLINE_TASK, gate, reference, score_tasks
+from repotune.ray_setup import RayConfig, ensure_ray
 from repotune.steps import StepContext, StepResult
 from repotune.store import get_dir, put_json
 from repotune.train.data import read_jsonl
@@ -50,15 +51,11 @@ def answer_both(examples: list[dict[str, Any]], base_model: str, store_config: A
 
 
 def answer_on_ray(examples: list[dict[str, Any]], args: tuple, cfg: Any,
-                  address: str | None) -> tuple[list[str], list[str]]:
+                  ray_config: RayConfig) -> tuple[list[str], list[str]]:
     """The examples dealt round-robin to num_workers Ray tasks; answers put back in the examples' order."""
     import ray
 
-    from repotune.store_s3 import ray_runtime_env
-
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env=ray_runtime_env())
+    ensure_ray(ray_config)
     task = ray.remote(answer_both).options(num_cpus=cfg.cpus_per_worker, num_gpus=cfg.gpus_per_worker)
     n = min(cfg.num_workers, len(examples))
     shards = ray.get([task.remote(examples[i::n], *args) for i in range(n)])
@@ -100,7 +97,7 @@ def run_step(ctx: StepContext) -> StepResult:
     args = (ctx.config.train.base_model, ctx.config.store, ctx.input_key("train", "adapter"), cfg.max_new_tokens,
             cfg.batch_size, cfg.num_beams)
     if cfg.num_workers > 1:
-        plain, tuned = answer_on_ray(examples, args, cfg, ctx.config.ray.address)
+        plain, tuned = answer_on_ray(examples, args, cfg, ctx.config.ray)
     else:
         plain, tuned = answer_both(examples, *args, show_progress=True)
     tasks = score_tasks(examples, {"base": plain, "adapter": tuned}, resamples=cfg.bootstrap_resamples,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from repotune.errors import StepError
+from repotune.ray_setup import RayConfig, ensure_ray
 from repotune.steps import StepContext, StepResult
 from repotune.store import put_dir, put_json
 from repotune.train.config import TrainConfig
@@ -17,18 +18,13 @@ from repotune.train.loop import train_loop
 
 
 def fit_with_ray(cfg: TrainConfig, loop_config: dict[str, Any], store: Any, prefix: str,
-                 ray_address: str | None, name: str = "ray") -> tuple[list[dict[str, float]], Any]:
+                 ray_config: RayConfig, name: str = "ray") -> tuple[list[dict[str, float]], Any]:
     """TorchTrainer over cfg.num_workers workers; checkpoints go to the object store through Ray Train storage.
     Returns the metrics history and the last checkpoint (in the store)."""
-    import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from repotune.store_s3 import ray_runtime_env
-
-    if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env=ray_runtime_env())
+    ensure_ray(ray_config)
     fs, base = store.pyarrow_filesystem()
     trainer = TorchTrainer(
         train_loop, train_loop_config=loop_config,
@@ -46,9 +42,9 @@ def fit_with_ray(cfg: TrainConfig, loop_config: dict[str, Any], store: Any, pref
 
 
 def run_with_ray(cfg: TrainConfig, loop_config: dict[str, Any], store: Any, prefix: str,
-                 ray_address: str | None) -> tuple[list[dict[str, float]], Path]:
+                 ray_config: RayConfig) -> tuple[list[dict[str, float]], Path]:
     """fit_with_ray, with the final checkpoint copied to a local folder."""
-    history, checkpoint = fit_with_ray(cfg, loop_config, store, prefix, ray_address)
+    history, checkpoint = fit_with_ray(cfg, loop_config, store, prefix, ray_config)
     local = Path(tempfile.mkdtemp(prefix="repotune-adapter-"))
     with checkpoint.as_directory() as d:
         shutil.copytree(d, local, dirs_exist_ok=True)
@@ -113,12 +109,12 @@ def run_step(ctx: StepContext) -> StepResult:
 
         if cfg.use_ray:
             history, adapter_dir, sweep, cfg = sweep_with_ray(cfg, loop_config, ctx.store, ctx.prefix(),
-                                                              ctx.config.ray.address)
+                                                              ctx.config.ray)
         else:
             history, adapter_dir, sweep, cfg = sweep_in_process(cfg, loop_config)
         put_json(ctx.store, ctx.key("sweep.json"), sweep)
     elif cfg.use_ray:
-        history, adapter_dir = run_with_ray(cfg, loop_config, ctx.store, ctx.prefix(), ctx.config.ray.address)
+        history, adapter_dir = run_with_ray(cfg, loop_config, ctx.store, ctx.prefix(), ctx.config.ray)
     else:
         history, adapter_dir = run_in_process(loop_config)
     for name in ("optimizer.pt", "state.json"):

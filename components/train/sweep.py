@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from repotune.errors import ConfigError, StepError
+from repotune.ray_setup import RayConfig, ensure_ray
 from repotune.train.config import TrainConfig
 
 
@@ -63,18 +64,15 @@ def sweep_in_process(cfg: TrainConfig, loop_config: dict[str, Any]) -> tuple[lis
 
 
 def sweep_with_ray(cfg: TrainConfig, loop_config: dict[str, Any], store: Any, prefix: str,
-                   ray_address: str | None) -> tuple[list[dict], Path, list[dict], TrainConfig]:
+                   ray_config: RayConfig) -> tuple[list[dict], Path, list[dict], TrainConfig]:
     """Each trial: a Tune trial whose driver runs a TorchTrainer; checkpoints in the object store."""
     import ray
     from ray import tune
 
-    from repotune.store_s3 import ray_runtime_env
     from repotune.train.step import fit_with_ray
 
     trials = trial_configs(cfg)
-    if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env=ray_runtime_env())
+    ensure_ray(ray_config)
     fs, base = store.pyarrow_filesystem()
 
     def trial_driver(config: dict[str, Any]) -> None:
