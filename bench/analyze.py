@@ -41,7 +41,7 @@ def corpus(max_mb: float | None) -> list[tuple[str, str, bytes]]:
 
 def per_core(files, repeat: int) -> dict[str, float]:
     """Seconds for the whole corpus: raw parse, analyze_file, analyze_file + rows (best of `repeat` per file)."""
-    from repotune.analyze.extract import _parser, analyze_file
+    from repotune.parsing.extract import _parser, analyze_file
     from repotune.analyze.rows import file_rows, internal_module_names
 
     parser = _parser("python")
@@ -67,7 +67,7 @@ def per_core(files, repeat: int) -> dict[str, float]:
 
 
 def _stage_work(chunk) -> int:
-    from repotune.analyze.extract import analyze_file
+    from repotune.parsing.extract import analyze_file
     from repotune.analyze.rows import file_rows
 
     for index, path, language, data in chunk:

@@ -27,9 +27,9 @@ def main() -> int:
     import torch
 
     from repotune.evaluate.generation import generate_answers
-    from repotune.store import StoreConfig, open_store
-    from repotune.train.base_model import load_base_model
-    from repotune.train.data import read_jsonl
+    from repotune.core.store import StoreConfig, open_store
+    from repotune.models import load_base_model
+    from repotune.contracts import read_jsonl
 
     store = open_store(StoreConfig(url=f"file://{args.store}"))
     examples = [ex for ex in read_jsonl(store.get_bytes(f"runs/{args.run}/dataset/test.jsonl"))

@@ -65,7 +65,7 @@ def main() -> None:
     from repotune.analyze.step import analyze_repository
     from repotune.label.config import LabelConfig
     from repotune.label.step import label_units
-    from repotune.store import LocalStore
+    from repotune.core.store import LocalStore
 
     import repotune
 

@@ -43,7 +43,7 @@ def main() -> None:
     LocalModelWriter(cfg, None)  # load once, outside the timing (conversion is cached after the first run)
     load_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
-        from repotune.store import LocalStore
+        from repotune.core.store import LocalStore
 
         t0 = time.perf_counter()
         rows = label_units(units, cfg, LocalStore(tmp))

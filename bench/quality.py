@@ -116,7 +116,7 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="Also write every result to this JSON file.")
     args = parser.parse_args()
 
-    from repotune.logs import route_output
+    from repotune.core.logs import route_output
 
     Path(args.store).mkdir(parents=True, exist_ok=True)
     log = route_output(Path(args.store) / "bench.log")  # progress here, Ray's and transformers' output there

@@ -60,7 +60,7 @@ def build_model(folder: Path, hidden: int, layers: int, intermediate: int, new_t
     from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-    from repotune.train.base_model import _save_model, resolve_base_model
+    from repotune.models import _save_model, resolve_base_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_base_model("tiny"))
     torch.manual_seed(0)
@@ -102,7 +102,7 @@ def bare_worker(folder: Path, device: str) -> None:
     import torch
     from peft import PeftModel
 
-    from repotune.train.base_model import load_base_model
+    from repotune.models import load_base_model
 
     out = sys.stdout
     sys.stdout = sys.stderr  # library prints must not mix with the replies

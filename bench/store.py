@@ -50,7 +50,7 @@ def main() -> None:
     os.environ.update(server_env())
     from minio import Minio
 
-    from repotune.store import StoreConfig, open_store
+    from repotune.core.store import StoreConfig, open_store
 
     endpoint = os.environ["REPOTUNE_S3_ENDPOINT"]
     bucket = f"bench-{uuid.uuid4().hex[:8]}"

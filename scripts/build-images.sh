@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build (and optionally push) repotune's images, tagged exactly as repotune._image names them: the compiled
+# Build (and optionally push) repotune's images, tagged exactly as repotune.core.images names them: the compiled
 # pipeline, the ServingRuntime and the RayJob pull what this builds.
 #
 #   scripts/build-images.sh [--push] [--dry-run] [pipeline|train|serve|serve-vllm ...]   (default: all four)
@@ -9,7 +9,7 @@
 #
 # Environment:
 #   REPOTUNE_IMAGE_REGISTRY  registry/namespace of the images (default ghcr.io/repotune), as repotune reads it
-#   REPOTUNE_IMAGE_TAG       their tag (default: __version__ in components/core/_version.py), as repotune reads it
+#   REPOTUNE_IMAGE_TAG       their tag (default: __version__ in src/repotune/_version.py), as repotune reads it
 #   BUILDER                  docker, podman or buildah (default: the first of these that can build here)
 #   TORCH_INDEX              torch wheel index of the serve image (default CPU wheels; set it to a CUDA index,
 #                            e.g. https://download.pytorch.org/whl/cu128, or to empty for PyPI's CUDA build)
@@ -32,9 +32,9 @@ for arg in "$@"; do
 done
 [ "${#selected[@]}" -gt 0 ] || selected=("${RUNTIMES[@]}")
 
-version="$(sed -n "s/^__version__ *= *[\"']\([^\"']*\)[\"'].*/\1/p" components/core/_version.py)"
-[ -n "$version" ] || { echo "build-images.sh: cannot read __version__ from components/core/_version.py" >&2; exit 1; }
-# the same defaults as repotune._image (os.environ.get: a variable set to empty stays empty, and is refused here)
+version="$(sed -n "s/^__version__ *= *[\"']\([^\"']*\)[\"'].*/\1/p" src/repotune/_version.py)"
+[ -n "$version" ] || { echo "build-images.sh: cannot read __version__ from src/repotune/_version.py" >&2; exit 1; }
+# the same defaults as repotune.core.images (os.environ.get: a variable set to empty stays empty, and is refused here)
 registry="${REPOTUNE_IMAGE_REGISTRY-ghcr.io/repotune}"
 tag="${REPOTUNE_IMAGE_TAG-$version}"
 [ -n "$registry" ] || { echo "build-images.sh: REPOTUNE_IMAGE_REGISTRY is set but empty" >&2; exit 1; }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from repotune.store import LocalStore
+from repotune.core.store import LocalStore
 
 # Tests never reach a model hub (none is reachable here, and a hub timeout would only slow the suite down).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,7 +29,7 @@ def local_store(tmp_path: Path) -> LocalStore:
 def ray_local():
     """One small local Ray for the whole test session (starting Ray costs seconds)."""
     ray = pytest.importorskip("ray")
-    from repotune.store_s3 import ray_runtime_env
+    from repotune.core.store_s3 import ray_runtime_env
 
     if not ray.is_initialized():
         env = ray_runtime_env()

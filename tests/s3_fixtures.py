@@ -74,6 +74,6 @@ def s3_bucket(s3_server: S3Server) -> str:
 @pytest.fixture
 def s3_store(s3_server: S3Server, s3_bucket: str):
     """An S3Store on a fresh bucket, under a prefix (as a run on a shared bucket would be)."""
-    from repotune.store import StoreConfig, open_store
+    from repotune.core.store import StoreConfig, open_store
 
     return open_store(StoreConfig(url=f"s3://{s3_bucket}/repotune", endpoint=s3_server.endpoint, secure=False))

@@ -10,11 +10,11 @@ from collections import Counter
 import pytest
 
 from repotune.analyze.discover import discover
-from repotune.analyze.extract import analyze_file
-from repotune.analyze.secrets import redact
+from repotune.parsing.extract import analyze_file
+from repotune.parsing.secrets import redact
 from repotune.analyze.sources import resolve_source
 from repotune.analyze.step import analyze_repository
-from repotune.errors import StepError
+from repotune.core.errors import StepError
 
 LIMITS = {"max_archive_bytes": 10_000_000, "max_archive_files": 1000}
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from repotune.analyze.extract import analyze_file
-from repotune.analyze.languages import detect_language
+from repotune.parsing.extract import analyze_file
+from repotune.parsing.languages import detect_language
 
 FIXTURES = Path(__file__).parent / "fixtures" / "polyglot"
 
@@ -101,7 +101,7 @@ def test_java_go_c_cpp_rust_facts():
 
 
 def test_every_unit_has_all_fourteen_aspects_where_they_apply():
-    from repotune.analyze.facts import ASPECTS
+    from repotune.contracts import ASPECTS
 
     _, u = analyze("app.py")
     facts = u["Store.load"].facts

@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 
-from repotune.analyze.extract import content_hash
-from repotune.analyze.similarity import (from_signature, minhash, reference_signature, signature, signatures)
+from repotune.parsing.extract import content_hash
+from repotune.similarity import (from_signature, minhash, reference_signature, signature, signatures)
 
 CODE = b'''def total(items):
     """Sum the prices."""
@@ -86,9 +86,9 @@ def test_content_hash_normalises_whitespace_like_the_regex():
 def test_content_hashes_of_a_files_units_equal_hashing_each_units_code():
     """rows hashes every unit from one normalised copy of the file; it must equal content_hash(code), also for a
     unit that cuts a word (a JavaScript function ending in `})`), and for files with Unicode whitespace."""
-    from repotune.analyze.extract import analyze_file
+    from repotune.parsing.extract import analyze_file
     from repotune.analyze.rows import _content_hashes
-    from repotune.analyze.similarity import Words
+    from repotune.similarity import Words
 
     sources = {
         "a.py": CODE,

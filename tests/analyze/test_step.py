@@ -10,7 +10,7 @@ import pytest
 
 from repotune.config import load_config
 from repotune.runs import Runner
-from repotune.store import get_json, read_table
+from repotune.core.store import get_json, read_table
 
 UNIT_COLUMNS = {"unit_id", "kind", "repository", "language", "path", "name", "qualified_name", "parent_id",
                 "start_line", "end_line", "signature", "docstring", "code", "content_hash", "context", "facts",
@@ -91,7 +91,7 @@ def test_in_process_and_ray_agree(tmp_path, ray_local):
 @pytest.mark.slow
 def test_cpython_stdlib_function_count_matches_ast():
     """Real corpus: function/method units on CPython's Lib/ vs the ast module, within 0.5%; nothing crashes."""
-    from repotune.analyze.extract import analyze_file
+    from repotune.parsing.extract import analyze_file
 
     lib = Path(sysconfig.get_paths()["stdlib"])
     ours = theirs = files = 0

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from repotune.config import RunConfig, apply_override, commented_yaml, field_docs, list_presets, load_config
-from repotune.errors import ConfigError
+from repotune.core.errors import ConfigError
 
 
 def test_defaults_are_embedded():

@@ -11,10 +11,16 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# the extras that run each library folder (evaluate runs in the train image); core needs the base only
-EXTRAS_OF = {"core": [], "analyze": ["analyze"], "label": ["label"], "synthesize": ["synthesize"],
-             "dataset": ["dataset"], "train": ["train"], "evaluate": ["train"], "serve": ["serve"],
-             "deploy": ["deploy"]}
+LIBRARY = ROOT / "src" / "repotune"
+# the installs that run each part of the library (evaluate runs in the train image): a shared module must work
+# in every install of a step that uses it; what is not listed needs the base dependencies only
+EXTRAS_OF = {"analyze": [["analyze"]], "label": [["label"]], "synthesize": [["synthesize"]],
+             "dataset": [["dataset"]], "train": [["train"]], "evaluate": [["train"]], "serve": [["serve"]],
+             "deploy": [["deploy"]], "kfp": [["kfp"]],
+             "parsing": [["analyze"], ["synthesize"]], "llm": [["label"], ["synthesize"]],
+             "llm/testserver.py": [["label"]],  # `repotune label-testserver`, installed with label
+             "similarity.py": [["analyze"], ["dataset"], ["synthesize"]],
+             "models.py": [["train"], ["serve"], ["label"], ["dataset"]]}
 
 
 def _name(requirement: str) -> str:
@@ -37,11 +43,12 @@ def test_each_step_declares_what_it_imports():
     extras = {k: {_name(r) for r in v} for k, v in project["optional-dependencies"].items()}
     distributions = metadata.packages_distributions()
     missing = []
-    for folder, names in EXTRAS_OF.items():
-        declared = base.union(*(extras[n] for n in names))
-        for path in sorted((ROOT / "components" / folder).rglob("*.py")):
-            if "samples" in path.parts:  # the bundled sample repository is data, not the library
-                continue
+    for path in sorted(LIBRARY.rglob("*.py")):
+        relative = path.relative_to(LIBRARY)
+        if relative.parts[0] == "samples":  # the bundled sample repository is data, not the library
+            continue
+        for names in EXTRAS_OF.get(relative.as_posix(), EXTRAS_OF.get(relative.parts[0], [[]])):
+            declared = base.union(*(extras[n] for n in names))
             for module in _module_level_imports(path):
                 dists = {_name(d) for d in distributions.get(module, [module])}
                 if not dists & declared:

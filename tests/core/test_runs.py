@@ -8,10 +8,11 @@ import pytest
 
 from repotune import steps as steps_mod
 from repotune.config import load_config
-from repotune.errors import StepError
+from repotune.core.errors import StepError
 from repotune.runs import Runner, list_runs, load_manifest
-from repotune.steps import StepResult, StepSpec
-from repotune.store import get_json, put_json
+from repotune.core.step import StepResult
+from repotune.steps import StepSpec
+from repotune.core.store import get_json, put_json
 
 CALLS: list[str] = []
 

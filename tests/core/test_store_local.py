@@ -8,8 +8,8 @@ import time
 import pyarrow as pa
 import pytest
 
-from repotune.errors import StoreError
-from repotune.store import (
+from repotune.core.errors import StoreError
+from repotune.core.store import (
     LocalStore, ObjectStore, get_dir, get_json, open_store, put_dir, put_json, read_table, write_table,
 )
 
@@ -66,7 +66,7 @@ def test_killed_writer_leaves_no_object(local_store):
     local_store.put_bytes("k/obj", b"old")
     script = textwrap.dedent(f"""
         import sys, time
-        from repotune.store import LocalStore
+        from repotune.core.store import LocalStore
         store = LocalStore({str(local_store.root)!r})
         with store.open_write("k/obj") as f:
             f.write(b"x" * 1_000_000)

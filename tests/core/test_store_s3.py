@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from repotune.errors import StoreError
-from repotune.store import ObjectStore, StoreConfig, get_dir, open_store, put_dir, read_table, write_table
+from repotune.core.errors import StoreError
+from repotune.core.store import ObjectStore, StoreConfig, get_dir, open_store, put_dir, read_table, write_table
 
 pytestmark = pytest.mark.s3
 
@@ -73,7 +73,7 @@ def test_writer_killed_mid_multipart_upload_leaves_no_object(s3_server, s3_store
     script = textwrap.dedent(f"""
         import os, sys, time
         from minio import Minio
-        from repotune.store import StoreConfig, open_store
+        from repotune.core.store import StoreConfig, open_store
         real_upload_part = Minio._upload_part
         def upload_part_then_stall(self, *args, **kwargs):  # fault injection: stall after part 1
             result = real_upload_part(self, *args, **kwargs)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from repotune.config import load_config
-from repotune.errors import StepError
+from repotune.core.errors import StepError
 from repotune.runs import Runner
 from repotune.steps import STEP_NAMES
 

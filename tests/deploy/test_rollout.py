@@ -11,10 +11,10 @@ from repotune.config import RunConfig
 from repotune.deploy.kserve import inference_service
 from repotune.deploy.rollout import KServeRollout, smoke_request
 from repotune.deploy.step import run_kserve
-from repotune.errors import StepError
-from repotune.k8s import custom_objects_api
-from repotune.steps import StepContext
-from repotune.store import open_store
+from repotune.core.errors import StepError
+from repotune.core.k8s import custom_objects_api
+from repotune.core.step import StepContext
+from repotune.core.store import open_store
 from tests.crds import validate_custom_resource
 from tests.json_http import JsonServer
 from tests.k8s_fake import FakeKubernetes

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from repotune.docstrings import docstring_summary
+from repotune.core.docstrings import docstring_summary
 from repotune.evaluate.bleu import corpus_bleu, sentence_bleu
 from repotune.evaluate.generation import generate_answers
 from repotune.evaluate.scoring import bootstrap_interval, gate, in_form, reference, score_tasks
@@ -111,8 +111,8 @@ def test_answer_form_per_task():
 
 @pytest.mark.parametrize("num_beams", [1, 3])
 def test_batched_answers_equal_one_at_a_time(tmp_path, num_beams):
-    from repotune.store import open_store, StoreConfig
-    from repotune.train.base_model import load_base_model
+    from repotune.core.store import open_store, StoreConfig
+    from repotune.models import load_base_model
 
     import torch
 
@@ -134,7 +134,7 @@ def test_batched_answers_equal_one_at_a_time(tmp_path, num_beams):
 
 def test_gate_stops_before_deploy_after_writing_the_report(tmp_path):
     from repotune.config import load_config
-    from repotune.errors import GateFailed
+    from repotune.core.errors import GateFailed
     from repotune.runs import Runner
 
     cfg = load_config(overrides=[f"store.url=file://{tmp_path}/s", "analyze.use_ray=false", "train.max_steps=4",

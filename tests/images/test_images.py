@@ -1,7 +1,7 @@
 """The images, checked statically (no image builder runs here): every Dockerfile is multi-stage, runs as uid 1000,
 builds on pinned bases, installs under constraints.txt with extras that exist, COPYs files that exist and reach
 the builder; the entrypoints fit the ServingRuntime, the RayJob and the KFP components; and
-scripts/build-images.sh tags exactly what repotune._image renders (REPOTUNE_IMAGE_REGISTRY included).
+scripts/build-images.sh tags exactly what repotune.core.images renders (REPOTUNE_IMAGE_REGISTRY included).
 hadolint and shellcheck run when they are on PATH."""
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ def test_installs_under_constraints_with_extras_that_exist(runtime):
 def test_copied_files_exist_and_reach_the_builder(runtime):
     patterns = _ignore_patterns(runtime)
     assert _excluded(".venv/bin/python", patterns) and _excluded(".git/HEAD", patterns)
-    assert _excluded("components/core/__pycache__/x.pyc", patterns)
+    assert _excluded("src/repotune/core/__pycache__/x.pyc", patterns)
     for stage in parse(runtime).stages:
         for inst in stage.ops("COPY") + stage.ops("ADD"):
             assert inst.op == "COPY", f"{runtime}:{inst.line}: ADD (use COPY)"
@@ -335,8 +335,8 @@ def test_the_virtual_environment_is_copied_where_it_was_made(runtime):
 
 
 def test_kfp_components_run_in_images_with_python3_and_kfp():
-    from repotune import _image
-    from repotune.pipelines import components
+    from repotune.core import images as _image
+    from repotune.kfp import components
 
     by_image = {_image.image(r): r for r in RUNTIMES}
     seen = set()
@@ -350,7 +350,7 @@ def test_kfp_components_run_in_images_with_python3_and_kfp():
 
 
 def test_the_serve_image_fits_the_serving_runtime():
-    from repotune import _image
+    from repotune.core import images as _image
     from repotune.deploy.kserve import serving_runtime
 
     container = serving_runtime("ns")["spec"]["containers"][0]
@@ -386,7 +386,7 @@ def test_the_train_image_fits_the_rayjob():
 
 @pytest.mark.parametrize("runtime", ["train", "serve"])
 def test_smollm2_is_converted_at_build_time_into_the_image_cache(runtime):
-    from repotune.train.base_model import SMOLLM2_WHEEL
+    from repotune.models import SMOLLM2_WHEEL
 
     df = parse(runtime)
     runs = df.runs()
@@ -445,8 +445,8 @@ def _script(*args: str, env: dict[str, str], check: bool = True) -> subprocess.C
 
 
 def _repotune_tags(env: dict[str, str]) -> list[str]:
-    """What repotune renders under this environment (repotune._image reads it at import)."""
-    code = f"from repotune._image import image; print('\\n'.join(image(r) for r in {RUNTIMES!r}))"
+    """What repotune renders under this environment (repotune.core.images reads it at import)."""
+    code = f"from repotune.core.images import image; print('\\n'.join(image(r) for r in {RUNTIMES!r}))"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           check=True).stdout.split()
 

@@ -9,7 +9,7 @@ import pytest
 from repotune.analyze.discover import discover
 from repotune.analyze.step import analyze_repository
 
-SAMPLE = Path(__file__).resolve().parents[2] / "components" / "core" / "samples" / "tinyshop"
+SAMPLE = Path(__file__).resolve().parents[2] / "src" / "repotune" / "samples" / "tinyshop"
 
 
 def units_of(root: Path, name: str = "repo") -> list[dict]:

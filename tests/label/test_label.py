@@ -15,11 +15,11 @@ from collections import Counter
 
 import pytest
 
-from repotune.errors import StepError
-from repotune.label.cache import JOURNALS, AnswerCache
+from repotune.core.errors import StepError
+from repotune.llm.cache import JOURNALS, AnswerCache
 from repotune.label.config import LabelConfig
 from repotune.label.step import label_units
-from repotune.label.testserver import Faults, TestServer
+from repotune.llm.testserver import Faults, TestServer
 
 
 def llm_config(url: str, **extra) -> LabelConfig:
@@ -76,7 +76,7 @@ def test_rerun_after_kill_pays_only_for_what_is_missing(sample_units, local_stor
             import json
             from repotune.label.config import LabelConfig
             from repotune.label.step import label_units
-            from repotune.store import LocalStore
+            from repotune.core.store import LocalStore
             cfg = LabelConfig(backend="openai", base_url={server.url!r}, model="test-model", concurrency=2)
             label_units(json.load(open({str(units_file)!r})), cfg, LocalStore({str(local_store.root)!r}))
         """)
@@ -195,7 +195,7 @@ def test_per_aspect_mode_calls_once_per_group_then_collates(sample_units, local_
 def test_label_step_through_the_runner(tmp_path):
     from repotune.config import load_config
     from repotune.runs import Runner
-    from repotune.store import get_json, read_table
+    from repotune.core.store import get_json, read_table
 
     cfg = load_config(overrides=[f"store.url=file://{tmp_path}/s", "analyze.use_ray=false"])
     runner = Runner(cfg)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from repotune._image import PIPELINE_IMAGE, SERVE_IMAGE, TRAIN_IMAGE
-from repotune.pipelines.pipeline import compile_pipeline, default_config_yaml
+from repotune.core.images import PIPELINE_IMAGE, SERVE_IMAGE, TRAIN_IMAGE
+from repotune.kfp.pipeline import compile_pipeline, default_config_yaml
 
 COMPILED = Path(__file__).resolve().parents[2] / "pipelines" / "compiled"
 REGENERATE = ("repotune compile pipelines/compiled/repotune.yaml && "

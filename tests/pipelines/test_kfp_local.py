@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from repotune.config import load_config
-from repotune.pipelines.local import run_kfp_local
+from repotune.kfp.local import run_kfp_local
 
-SAMPLE = Path(__file__).resolve().parents[2] / "components" / "core" / "samples" / "tinyshop"
+SAMPLE = Path(__file__).resolve().parents[2] / "src" / "repotune" / "samples" / "tinyshop"
 STEPS = ["analyze", "label", "synthesize", "dataset", "train", "evaluate", "deploy"]
 
 

@@ -16,7 +16,7 @@ import torch
 def make_adapter(path, seed):
     from peft import LoraConfig, get_peft_model
 
-    from repotune.train.base_model import load_base_model
+    from repotune.models import load_base_model
 
     base, tokenizer = load_base_model("tiny")
     model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"))

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from repotune.errors import ConfigError
+from repotune.core.errors import ConfigError
 from repotune.label.config import LabelConfig
 from repotune.label.step import label_units
 from repotune.synthesize.quality import NearDuplicates, label_quality
@@ -136,7 +136,7 @@ def test_bad_templates_are_clear_errors(tmp_path, text, error):
 
 def test_repository_without_functions_is_a_clear_error(tmp_path):
     from repotune.config import load_config
-    from repotune.errors import StepError
+    from repotune.core.errors import StepError
     from repotune.runs import Runner
 
     (tmp_path / "repo").mkdir()

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from repotune.config import load_config
-from repotune.errors import ConfigError, StepError
-from repotune.label.testserver import Faults, TestServer
+from repotune.core.errors import ConfigError, StepError
+from repotune.llm.testserver import Faults, TestServer
 from repotune.runs import Runner
-from repotune.store import read_table
+from repotune.core.store import read_table
 from tests.label.conftest import SAMPLE
 
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from repotune.errors import ConfigError, StepError
-from repotune.store import put_dir
-from repotune.train.base_model import load_base_model, resolve_base_model
+from repotune.core.errors import ConfigError, StepError
+from repotune.core.store import put_dir
+from repotune.models import load_base_model, resolve_base_model
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ def cache(tmp_path_factory, monkeypatch):
 
 
 def test_labels_cover_only_the_assistant_answer():
-    from repotune.train.base_model import load_base_model
+    from repotune.models import load_base_model
 
     _, tokenizer = load_base_model("tiny")
     doc = encode(EXAMPLES[3], tokenizer, 512)
@@ -36,7 +36,7 @@ def test_labels_cover_only_the_assistant_answer():
 
 def test_packed_and_unpacked_losses_match():
     """Two documents packed in one row give the same per-document losses as each alone: no cross attention."""
-    from repotune.train.base_model import load_base_model
+    from repotune.models import load_base_model
 
     base, tokenizer = load_base_model("tiny")
     docs = [encode(ex, tokenizer, 512) for ex in EXAMPLES[:3]]
@@ -71,7 +71,7 @@ def test_loss_falls_and_a_checkpoint_resumes(tmp_path):
 def test_adapter_reloads_with_identical_logits(tmp_path):
     from peft import PeftModel
 
-    from repotune.train.base_model import load_base_model
+    from repotune.models import load_base_model
 
     train_loop(_config(tmp_path, max_steps=8))
     saved = tmp_path / "checkpoint-000008"
@@ -103,7 +103,7 @@ def test_target_loss_equals_the_models_own_loss_on_packed_rows():
     """Logits only where a label follows give the same mean loss (and gradients) as the full projection."""
     from peft import LoraConfig, get_peft_model
 
-    from repotune.train.base_model import load_base_model
+    from repotune.models import load_base_model
     from repotune.train.loop import target_loss
 
     base, tokenizer = load_base_model("tiny")

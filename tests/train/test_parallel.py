@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from repotune.store import open_store
+from repotune.core.store import open_store
 from repotune.train.config import TrainConfig
 from tests.train.test_loop import EXAMPLES
 
@@ -19,7 +19,7 @@ def cache(tmp_path_factory, monkeypatch):
 def test_fsdp_two_workers_trains_resumes_and_saves_a_plain_adapter(tmp_path, ray_local):
     from peft import PeftModel
 
-    from repotune.train.base_model import load_base_model
+    from repotune.models import load_base_model
     from repotune.train.step import run_with_ray
 
     cfg = TrainConfig(max_steps=12, learning_rate=5e-3, warmup_steps=2, token_budget=256, rows_per_step=1,

@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from repotune.config import RunConfig
-from repotune.errors import StepError
-from repotune.steps import StepContext
-from repotune.store import open_store
+from repotune.core.errors import StepError
+from repotune.core.step import StepContext
+from repotune.core.store import open_store
 from repotune.train import rayjob
 from tests.crds import validate_custom_resource
 from tests.k8s_fake import FakeKubernetes

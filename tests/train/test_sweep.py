@@ -6,9 +6,9 @@ import json
 import pytest
 
 from repotune.config import RunConfig
-from repotune.errors import ConfigError
-from repotune.steps import StepContext
-from repotune.store import get_json, open_store
+from repotune.core.errors import ConfigError
+from repotune.core.step import StepContext
+from repotune.core.store import get_json, open_store
 from repotune.train.config import TrainConfig
 from repotune.train.model_setup import model_for_training
 from repotune.train.step import run_step

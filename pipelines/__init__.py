@@ -1,1 +1,0 @@
-"""repotune.pipelines: the KFP pipeline definitions."""

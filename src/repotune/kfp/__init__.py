@@ -1,0 +1,1 @@
+"""repotune.kfp: the KFP pipeline definitions."""
