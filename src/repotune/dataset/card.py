@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from typing import Any
+
+from repotune.core.plots import chart_png
 
 
 def card_figures(built: Any, labels: list[dict[str, Any]], synth_stats: dict[str, Any],
@@ -71,28 +72,11 @@ Most frequent tags: {', '.join(figures['labels']['tags']) or 'none'}.
 
 
 def plots(figures: dict[str, Any], lengths: list[int]) -> dict[str, bytes]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def png(draw) -> bytes:
-        fig, ax = plt.subplots(figsize=(5, 3))
-        draw(ax)
-        ax.set_ylabel("examples")
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        return buf.getvalue()
-
     tasks: Counter = Counter()
     for split in figures["by_task"].values():
         tasks.update(split)
 
-    def lengths_histogram(ax) -> None:
-        ax.hist(lengths or [0], bins=30)
-        ax.set_xlabel(f"tokens per example ({figures['tokens']['measured_with']})")
-
-    return {"plots/lengths.png": png(lengths_histogram),
-            "plots/tasks.png": png(lambda ax: ax.bar(list(tasks), list(tasks.values())))}
+    lengths_png = chart_png(lambda ax: ax.hist(lengths or [0], bins=30), ylabel="examples",
+                            xlabel=f"tokens per example ({figures['tokens']['measured_with']})")
+    return {"plots/lengths.png": lengths_png,
+            "plots/tasks.png": chart_png(lambda ax: ax.bar(list(tasks), list(tasks.values())), ylabel="examples")}

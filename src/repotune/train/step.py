@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 from repotune.core.errors import StepError
 from repotune.core.ray_setup import RayConfig, ensure_ray
+from repotune.core.plots import chart_png
 from repotune.core.step import StepContext, StepResult
 from repotune.core.store import ObjectStore, put_dir, put_json
 from repotune.train.config import TrainConfig, TrainJob
@@ -60,20 +60,8 @@ def run_in_process(loop_config: dict[str, Any]) -> tuple[list[dict[str, float]],
 
 
 def loss_png(history: list[dict[str, float]]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot([h["step"] for h in history], [h["loss"] for h in history])
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss (assistant tokens)")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return chart_png(lambda ax: ax.plot([h["step"] for h in history], [h["loss"] for h in history]),
+                     xlabel="step", ylabel="training loss (assistant tokens)")
 
 
 def adapter_card(cfg: TrainConfig, examples: int, history: list[dict[str, float]], run_id: str) -> str:
