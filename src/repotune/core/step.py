@@ -16,6 +16,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from repotune.core.store import ObjectStore
 
 
+def step_prefix(run_id: str, step: str) -> str:
+    """Where a step of a run keeps its outputs in the store."""
+    return f"runs/{run_id}/{step}"
+
+
 @dataclass
 class StepContext:
     """What a step gets: the whole config, the store, and where its inputs and outputs live."""
@@ -30,7 +35,7 @@ class StepContext:
         return self.config.run_id
 
     def prefix(self, step: str | None = None) -> str:
-        return f"runs/{self.run_id}/{step or self.step}"
+        return step_prefix(self.run_id, step or self.step)
 
     def key(self, name: str) -> str:
         """Key of one of this step's outputs: runs/<run_id>/<step>/<name>."""

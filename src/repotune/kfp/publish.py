@@ -25,12 +25,12 @@ def component_yaml(name: str) -> str:
 
 
 def _rows(definitions: dict[str, Any], kind: str, documented: dict[str, str]) -> list[str]:
-    """One table row per input or output; KFP keeps no description for output artifacts, the docstring has it."""
+    """One table row per input or output, described from the function's docstring (KFP compiles the inputs'
+    descriptions from it too, but keeps none for output artifacts)."""
     rows = []
     for name, spec in {**definitions.get("parameters", {}), **definitions.get("artifacts", {})}.items():
         type_ = spec.get("parameterType") or spec.get("artifactType", {}).get("schemaTitle", "")
-        description = " ".join((spec.get("description") or documented.get(name, "")).split())
-        rows.append(f"| `{name}` | {kind} | {type_} | {description} |")
+        rows.append(f"| `{name}` | {kind} | {type_} | {' '.join(documented.get(name, '').split())} |")
     return rows
 
 

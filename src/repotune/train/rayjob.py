@@ -22,7 +22,7 @@ import yaml
 from repotune.core.images import TRAIN_IMAGE
 from repotune.core.errors import StepError
 from repotune.core.k8s import api_message, custom_objects_api
-from repotune.core.step import StepContext, StepResult
+from repotune.core.step import StepContext, StepResult, step_prefix
 from repotune.train.config import TrainJob
 
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
@@ -189,7 +189,7 @@ def main() -> int:
         return 2
     store = open_store(job.store)
     result = train_adapter(job, store)
-    put_json(store, f"runs/{job.run_id}/train/{RESULT_NAME}", dataclasses.asdict(result))
+    put_json(store, f"{step_prefix(job.run_id, 'train')}/{RESULT_NAME}", dataclasses.asdict(result))
     return 0
 
 

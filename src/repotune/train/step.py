@@ -10,7 +10,7 @@ from typing import Any
 from repotune.core.errors import StepError
 from repotune.core.ray_setup import RayConfig, ensure_ray
 from repotune.core.plots import chart_png
-from repotune.core.step import StepContext, StepResult
+from repotune.core.step import StepContext, StepResult, step_prefix
 from repotune.core.store import ObjectStore, put_dir, put_json
 from repotune.train.config import TrainConfig, TrainJob
 from repotune.contracts import read_jsonl
@@ -93,8 +93,7 @@ def train_adapter(job: TrainJob, store: ObjectStore) -> StepResult:
     """The library call: the dataset's train (and val) split of job.run_id → the adapter, metrics, loss curve and
     summary under runs/<run_id>/train/. Where it runs (this process, Ray Train here, a RayJob) is the job's."""
     cfg = job.train
-    prefix = f"runs/{job.run_id}/train"
-    dataset = f"runs/{job.run_id}/dataset"
+    prefix, dataset = step_prefix(job.run_id, "train"), step_prefix(job.run_id, "dataset")
     examples = read_jsonl(store.get_bytes(f"{dataset}/train.jsonl"))
     if not examples:
         raise StepError("train: the train split is empty")
