@@ -65,6 +65,7 @@ def main() -> None:
     from repotune.analyze.step import analyze_repository
     from repotune.label.config import LabelConfig
     from repotune.label.step import label_units
+    from repotune.llm.config import LLMEndpointConfig
     from repotune.core.store import LocalStore
 
     import repotune
@@ -87,10 +88,10 @@ def main() -> None:
               f"{'client CPU ms/req':>18}")
         for concurrency in args.concurrency:
             n = concurrency * args.waves
-            cfg = LabelConfig(backend="openai", base_url=server.url, model="bench", concurrency=concurrency)
+            llm = LLMEndpointConfig(base_url=server.url, model="bench", concurrency=concurrency)
             store = LocalStore(caches / f"c{concurrency}")
             t0, cpu0 = time.perf_counter(), time.process_time()
-            rows = label_units(units[:n], cfg, store)
+            rows = label_units(units[:n], LabelConfig(backend="openai"), store, llm)
             seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             requests = sum(r["requests"] for r in rows)
             rate, bound = requests / seconds, concurrency / latency
@@ -100,8 +101,8 @@ def main() -> None:
         print(f"\nmode comparison on the same {len(sample)} units:")
         print(f"{'mode':>10} {'calls/unit':>11} {'prompt tok/unit':>16} {'completion tok/unit':>20}")
         for mode in ("single", "per-aspect"):
-            cfg = LabelConfig(backend="openai", base_url=server.url, model="bench", concurrency=32, mode=mode)
-            rows = label_units(sample, cfg, LocalStore(caches / mode))
+            llm = LLMEndpointConfig(base_url=server.url, model="bench", concurrency=32)
+            rows = label_units(sample, LabelConfig(backend="openai", mode=mode), LocalStore(caches / mode), llm)
             print(f"{mode:>10} {sum(r['requests'] for r in rows) / len(sample):>11.1f} "
                   f"{sum(r['prompt_tokens'] for r in rows) / len(sample):>16.0f} "
                   f"{sum(r['completion_tokens'] for r in rows) / len(sample):>20.0f}")

@@ -38,7 +38,7 @@ def main() -> None:
              if u["kind"] in ("function", "method") and u["docstring"] and len(u["code"]) < 1500]
     random.Random(0).shuffle(units)
     units = units[: args.units]
-    cfg = LabelConfig(backend="local", local_model=args.model, max_tokens=60)
+    cfg = LabelConfig(backend="local", local_model=args.model, local_max_tokens=60)
     t0 = time.perf_counter()
     LocalModelWriter(cfg, None)  # load once, outside the timing (conversion is cached after the first run)
     load_s = time.perf_counter() - t0

@@ -1,6 +1,6 @@
 """The run config: one pydantic model, loaded from YAML (a file or a shipped preset) plus key=value overrides.
 
-    repotune run --config my-run.yaml train.max_steps=20 label.endpoint=http://vllm:8000/v1
+    repotune run --config my-run.yaml train.max_steps=20 llm.base_url=http://vllm:8000/v1
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from repotune.deploy.config import DeployConfig
 from repotune.core.errors import ConfigError
 from repotune.evaluate.config import EvaluateConfig
 from repotune.label.config import LabelConfig
+from repotune.llm.config import LLMEndpointConfig
 from repotune.core.ray_setup import RayConfig
 from repotune.serve.config import ServeConfig
 from repotune.core.store import StoreConfig
@@ -36,6 +37,8 @@ class RunConfig(BaseModel):
     store: StoreConfig = Field(default_factory=StoreConfig, description="The object store.")
     ray: RayConfig = Field(default_factory=RayConfig, description="Ray connection.")
     analyze: AnalyzeConfig = Field(default_factory=AnalyzeConfig, description="The analyze step.")
+    llm: LLMEndpointConfig = Field(default_factory=LLMEndpointConfig, description="The OpenAI-compatible "
+                                   "endpoint label (backend openai) and synthesize (generation llm, judge) call.")
     label: LabelConfig = Field(default_factory=LabelConfig, description="The label step.")
     synthesize: SynthesizeConfig = Field(default_factory=SynthesizeConfig, description="The synthesize step.")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig, description="The dataset step.")

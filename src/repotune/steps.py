@@ -35,8 +35,8 @@ class StepSpec:
 
 STEPS: tuple[StepSpec, ...] = (
     StepSpec("analyze", (), ("analyze",)),
-    StepSpec("label", ("analyze",), ("label",)),
-    StepSpec("synthesize", ("analyze", "label"), ("synthesize", "label")),
+    StepSpec("label", ("analyze",), ("label", "llm")),
+    StepSpec("synthesize", ("analyze", "label"), ("synthesize", "llm")),
     StepSpec("dataset", ("analyze", "label", "synthesize"), ("dataset",)),
     StepSpec("train", ("dataset",), ("train",)),
     StepSpec("evaluate", ("train", "dataset"), ("evaluate", "train")),

@@ -19,12 +19,16 @@ from repotune.core.errors import StepError
 from repotune.llm.cache import JOURNALS, AnswerCache
 from repotune.label.config import LabelConfig
 from repotune.label.step import label_units
+from repotune.llm.config import LLMEndpointConfig
 from repotune.llm.testserver import Faults, TestServer
 
 
-def llm_config(url: str, **extra) -> LabelConfig:
-    return LabelConfig(backend="openai", base_url=url, model="test-model", concurrency=8, timeout_s=1.0,
-                       backoff_s=0.01, **extra)
+def label_via(units: list[dict], url: str, store, **extra) -> list[dict]:
+    """label_units against the endpoint at url; extra settings go to the label or the llm section."""
+    label = {k: v for k, v in extra.items() if k in LabelConfig.model_fields}
+    llm = {"model": "test-model", "concurrency": 8, "timeout_s": 1.0, "backoff_s": 0.01,
+           **{k: v for k, v in extra.items() if k not in label}}
+    return label_units(units, LabelConfig(backend="openai", **label), store, LLMEndpointConfig(base_url=url, **llm))
 
 
 def test_offline_labels_every_unit_bottom_up(sample_units):
@@ -43,7 +47,7 @@ def test_offline_labels_every_unit_bottom_up(sample_units):
 
 def test_twenty_percent_faults_lose_and_duplicate_nothing(sample_units, local_store):
     with TestServer(Faults(rate=0.2, timeout_s=2.0, seed=7)) as server:
-        rows = label_units(sample_units, llm_config(server.url, max_retries=8), local_store)
+        rows = label_via(sample_units, server.url, local_store, max_retries=8)
     outcomes = Counter(r.outcome for r in server.log)
     assert set(outcomes) - {"ok"}, "faults were injected"
     assert [r["unit_id"] for r in rows] == [u["unit_id"] for u in sample_units]  # none lost, none duplicated
@@ -57,13 +61,13 @@ def test_an_answer_of_the_wrong_shape_gets_one_repair_request(sample_units, loca
     no retry left the unit fails with the schema's reason (counted), and is asked again on the next run."""
     units = [u for u in sample_units if u["kind"] == "function"][:3]
     with TestServer(Faults(rate=1.0, kinds=("wrong_schema",))) as server:
-        rows = label_units(units, llm_config(server.url, max_retries=1), local_store)
+        rows = label_via(units, server.url, local_store, max_retries=1)
         prompts = [r for r in server.log if r.unit_id == units[0]["unit_id"]]
     assert {r["status"] for r in rows} == {"failed"}
     assert all(r["error"].startswith("answer does not match the schema") for r in rows)
     assert len(prompts) == 2 and all(r["requests"] == 2 for r in rows)
     with TestServer() as server:
-        again = label_units(units, llm_config(server.url), local_store)
+        again = label_via(units, server.url, local_store)
     assert {r["status"] for r in again} == {"ok"} and len(server.log) == len(units)
 
 
@@ -77,8 +81,10 @@ def test_rerun_after_kill_pays_only_for_what_is_missing(sample_units, local_stor
             from repotune.label.config import LabelConfig
             from repotune.label.step import label_units
             from repotune.core.store import LocalStore
-            cfg = LabelConfig(backend="openai", base_url={server.url!r}, model="test-model", concurrency=2)
-            label_units(json.load(open({str(units_file)!r})), cfg, LocalStore({str(local_store.root)!r}))
+            from repotune.llm.config import LLMEndpointConfig
+            llm = LLMEndpointConfig(base_url={server.url!r}, model="test-model", concurrency=2)
+            label_units(json.load(open({str(units_file)!r})), LabelConfig(backend="openai"),
+                        LocalStore({str(local_store.root)!r}), llm)
         """)
         proc = subprocess.Popen([sys.executable, "-c", script])
         deadline = time.monotonic() + 60
@@ -90,7 +96,7 @@ def test_rerun_after_kill_pays_only_for_what_is_missing(sample_units, local_stor
         cached = len(AnswerCache(local_store).index())
         assert 0 < cached < len(sample_units)
         server.log.clear()
-        rows = label_units(sample_units, llm_config(server.url), local_store)
+        rows = label_via(sample_units, server.url, local_store)
         second = [r.unit_id for r in server.log]
     assert {r["status"] for r in rows} == {"ok"}
     already_answered = {r["unit_id"] for r in rows if r["cached"]}
@@ -109,7 +115,7 @@ def test_prompt_injection_cannot_break_the_schema(tmp_path, local_store):
         'def good():\n    return 2\n')
     units = units_of(tmp_path / "repo")
     with TestServer(gullible=True) as server:
-        rows = {r["unit_id"]: r for r in label_units(units, llm_config(server.url, max_retries=1), local_store)}
+        rows = {r["unit_id"]: r for r in label_via(units, server.url, local_store, max_retries=1)}
     evil = next(u for u in units if u["name"] == "evil")
     good = next(u for u in units if u["name"] == "good")
     assert rows[evil["unit_id"]]["status"] == "failed"
@@ -123,12 +129,12 @@ def test_a_torn_journal_line_is_asked_again_and_nothing_else(sample_units, local
     """A machine crash can tear the journal's last line: that answer is asked again, every other one is read."""
     units = [u for u in sample_units if u["kind"] in ("function", "method")]
     with TestServer() as server:
-        label_units(units, llm_config(server.url), local_store)
+        label_via(units, server.url, local_store)
         (journal,) = [i.key for i in local_store.list(JOURNALS)]
         lines = local_store.get_bytes(journal).split(b"\n")
         local_store.put_bytes(journal, b"\n".join(lines[:-2] + [lines[-2][: len(lines[-2]) // 2]]))
         server.log.clear()
-        rows = label_units(units, llm_config(server.url), local_store)
+        rows = label_via(units, server.url, local_store)
     assert [r["status"] for r in rows] == ["ok"] * len(units)
     assert sum(not r["cached"] for r in rows) == 1 and len(server.log) == 1
 
@@ -137,10 +143,10 @@ def test_an_object_store_gets_one_object_per_answer(sample_units, s3_store):
     """S3 objects cannot be appended to: each answer is its own object, read back on the rerun."""
     units = [u for u in sample_units if u["kind"] in ("function", "method")][:6]
     with TestServer() as server:
-        label_units(units, llm_config(server.url), s3_store)
+        label_via(units, server.url, s3_store)
         keys = [i.key for i in s3_store.list("cache/llm/")]
         server.log.clear()
-        rows = label_units(units, llm_config(server.url), s3_store)
+        rows = label_via(units, server.url, s3_store)
     assert len(keys) == len(units) and not any(k.startswith(JOURNALS) for k in keys)
     assert all(r["cached"] for r in rows) and not server.log
 
@@ -155,7 +161,7 @@ def test_code_quoting_a_request_marker_is_labelled_as_a_unit(tmp_path, local_sto
         'def route(prompt):\n    return "repotune-request: generate" in prompt\n')
     units = units_of(tmp_path / "repo")
     with TestServer() as server:
-        rows = label_units(units, llm_config(server.url, max_retries=0), local_store)
+        rows = label_via(units, server.url, local_store, max_retries=0)
     assert [r["status"] for r in rows] == ["ok"] * len(units)
 
 
@@ -164,7 +170,7 @@ def test_api_key_never_leaks(sample_units, local_store, monkeypatch, caplog):
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     caplog.set_level(logging.DEBUG)
     with TestServer(Faults(rate=0.3, kinds=("429",), seed=1)) as server:
-        rows = label_units(sample_units[:10], llm_config(server.url), local_store)
+        rows = label_via(sample_units[:10], server.url, local_store)
     assert secret not in caplog.text
     assert secret not in json.dumps(rows)
     assert all(secret.encode() not in local_store.get_bytes(i.key) for i in local_store.list("cache/"))
@@ -174,17 +180,17 @@ def test_circuit_breaker_stops_a_dead_endpoint(sample_units, local_store):
     with TestServer(Faults(rate=1.0, kinds=("500",))) as server:
         started = time.monotonic()
         with pytest.raises(StepError, match="failed .* times in a row"):
-            label_units(sample_units, llm_config(server.url, circuit_breaker=5, max_retries=3), local_store)
+            label_via(sample_units, server.url, local_store, circuit_breaker=5, max_retries=3)
     assert time.monotonic() - started < 30
 
 
 def test_per_aspect_mode_calls_once_per_group_then_collates(sample_units, local_store):
     units = [u for u in sample_units if u["kind"] in ("function", "method")][:6]
     with TestServer() as server:
-        single = label_units(units, llm_config(server.url), local_store)
+        single = label_via(units, server.url, local_store)
         single_calls = len(server.log)
         server.log.clear()
-        per_aspect = label_units(units, llm_config(server.url, mode="per-aspect"), local_store)
+        per_aspect = label_via(units, server.url, local_store, mode="per-aspect")
         per_aspect_calls = len(server.log)
     assert single_calls == len(units)
     assert per_aspect_calls == 5 * len(units)  # four aspect groups + one collation
@@ -210,7 +216,7 @@ def test_local_backend_writes_descriptions_with_a_model(sample_units, local_stor
     """The in-process backend on the tiny model: every unit labelled, source local, answers cached."""
     monkeypatch.setenv("REPOTUNE_CACHE", str(tmp_path / "models"))
     units = [u for u in sample_units if u["kind"] in ("function", "method")][:6]
-    cfg = LabelConfig(backend="local", local_model="tiny", max_tokens=16)
+    cfg = LabelConfig(backend="local", local_model="tiny", local_max_tokens=16)
     rows = label_units(units, cfg, local_store)
     assert [r["unit_id"] for r in rows] == [u["unit_id"] for u in units]
     assert {r["source"] for r in rows} == {"local"} and {r["status"] for r in rows} == {"ok"}

@@ -108,17 +108,18 @@ def test_bad_requests_get_4xx(server, body, status):
 
 
 def test_the_served_adapter_can_be_the_label_steps_llm(server):
-    """Closing the loop: label.backend=openai, label.base_url=<predictor>/openai/v1, label.model=<adapter>.
+    """Closing the loop: label.backend=openai, llm.base_url=<predictor>/openai/v1, llm.model=<adapter>.
     The tiny random model cannot write the JSON answer, so units fail with the reason, counted, none lost."""
     from repotune.label.config import LabelConfig
     from repotune.label.step import label_units
+    from repotune.llm.config import LLMEndpointConfig
     from tests.label.conftest import SAMPLE, units_of
 
     url, _ = server
     units = [u for u in units_of(SAMPLE, "tinyshop") if u["kind"] in ("function", "method")][:3]
-    cfg = LabelConfig(backend="openai", base_url=f"{url}/openai/v1", model="docs", max_tokens=16, max_retries=0,
-                      timeout_s=60, concurrency=2)
-    rows = label_units(units, cfg, None)
+    llm = LLMEndpointConfig(base_url=f"{url}/openai/v1", model="docs", max_tokens=16, max_retries=0, timeout_s=60,
+                            concurrency=2)
+    rows = label_units(units, LabelConfig(backend="openai"), None, llm)
     by_id = {r["unit_id"]: r for r in rows}
     assert set(by_id) >= {u["unit_id"] for u in units}
     answered = [by_id[u["unit_id"]] for u in units]

@@ -1,4 +1,4 @@
-"""Synthesize through the label step's LLM client against a real OpenAI-compatible server on 127.0.0.1:
+"""Synthesize through the run's LLM client (the llm section) against a real OpenAI-compatible server on 127.0.0.1:
 generated responses, docstrings written for units without one, the LLM judge, the cache and the accounting."""
 
 import json
@@ -16,8 +16,8 @@ from tests.label.conftest import SAMPLE
 def _config(tmp_path, url: str, *extra: str):
     return load_config(overrides=[
         f"store.url=file://{tmp_path}/store", f"analyze.source={SAMPLE}", "analyze.use_ray=false",
-        "label.backend=openai", f"label.base_url={url}", "label.model=test-model", "label.timeout_s=2",
-        "label.backoff_s=0.01", "synthesize.pairs_per_unit=4", *extra])
+        "label.backend=openai", f"llm.base_url={url}", "llm.model=test-model", "llm.timeout_s=2",
+        "llm.backoff_s=0.01", "synthesize.pairs_per_unit=4", *extra])
 
 
 def _synthesized(config):
@@ -52,11 +52,11 @@ def test_llm_generation_writes_answers_and_missing_docstrings_and_reruns_from_ca
 def test_faults_are_retried_failures_are_counted_and_a_dead_endpoint_stops_the_step(tmp_path):
     with TestServer(faults=Faults(rate=0.3, kinds=("429", "500", "truncated"))) as flaky:
         _, stats, pairs = _synthesized(_config(tmp_path / "flaky", flaky.url, "synthesize.generation=llm",
-                                               "label.max_retries=8"))
+                                               "llm.max_retries=8"))
         assert stats["skipped"].get("llm_failed", 0) == 0 and any(p["generated"] for p in pairs)
     with TestServer() as server:
-        config = _config(tmp_path / "down", server.url, "synthesize.generation=llm", "label.max_retries=0",
-                         "label.circuit_breaker=1000")
+        config = _config(tmp_path / "down", server.url, "synthesize.generation=llm", "llm.max_retries=0",
+                         "llm.circuit_breaker=1000")
         Runner(config).run(["analyze", "label"])  # labels come while the endpoint is up
         server.faults.rate, server.faults.kinds = 1.0, ("500",)
         _, stats, pairs = _synthesized(config)
@@ -69,8 +69,8 @@ def test_faults_are_retried_failures_are_counted_and_a_dead_endpoint_stops_the_s
 def _dead(tmp_path):
     """A run whose labels exist, then the endpoint goes away (the server is stopped, the port refuses)."""
     with TestServer() as server:
-        config = _config(tmp_path / "dead", server.url, "synthesize.generation=llm", "label.max_retries=0",
-                         "label.circuit_breaker=3")
+        config = _config(tmp_path / "dead", server.url, "synthesize.generation=llm", "llm.max_retries=0",
+                         "llm.circuit_breaker=3")
         Runner(config).run(["analyze", "label"])
     return config
 
@@ -88,7 +88,16 @@ def test_the_judge_scores_every_pair_and_fails_low_ones(tmp_path):
     assert stats["llm"]["judge_requests"] == len(pairs)
 
 
-def test_llm_generation_needs_the_openai_backend(tmp_path):
-    config = _config(tmp_path, "http://127.0.0.1:9/v1", "label.backend=offline", "synthesize.generation=llm")
-    with pytest.raises(ConfigError, match="label.backend=openai"):
+def test_llm_generation_needs_the_llm_endpoint(tmp_path):
+    config = _config(tmp_path, "http://127.0.0.1:9/v1", "label.backend=offline", "llm.base_url=null",
+                     "synthesize.generation=llm")
+    with pytest.raises(ConfigError, match="set llm.base_url"):
         Runner(config).run(["analyze", "label", "synthesize"])
+
+
+def test_a_run_config_with_the_old_label_endpoint_keys_says_where_they_went():
+    from repotune.config import load_config
+
+    with pytest.raises(ConfigError, match=r"label.base_url, label.model: the endpoint settings are the llm section "
+                                          r"now \(llm.base_url, llm.model\)"):
+        load_config(overrides=["label.base_url=http://vllm:8000/v1", "label.model=m"])

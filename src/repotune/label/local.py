@@ -32,7 +32,7 @@ class LocalModelWriter:
         self.seconds = 0.0
 
     def _key(self, prompt: str) -> str:
-        digest = hashlib.sha256(json.dumps([self.cfg.local_model, self.cfg.max_tokens, prompt]).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps([self.cfg.local_model, self.cfg.local_max_tokens, prompt]).encode()).hexdigest()
         return f"cache/local/{digest[:2]}/{digest}.json"
 
     def describe(self, units: list[dict[str, Any]]) -> list[str]:
@@ -63,7 +63,7 @@ class LocalModelWriter:
         batch = self.tokenizer(texts, return_tensors="pt", padding=True)
         t0 = time.perf_counter()
         with torch.no_grad():
-            out = self.model.generate(**batch, max_new_tokens=min(self.cfg.max_tokens, 60), do_sample=False,
+            out = self.model.generate(**batch, max_new_tokens=self.cfg.local_max_tokens, do_sample=False,
                                       pad_token_id=self.tokenizer.pad_token_id)
         self.seconds += time.perf_counter() - t0
         new = out[:, batch["input_ids"].shape[1]:]

@@ -15,6 +15,7 @@ from repotune.contracts import ASPECTS
 from repotune.core.errors import StepError
 from repotune.label.config import LabelConfig
 from repotune.llm.client import LLMRequest, LLMResult, make_client
+from repotune.llm.config import LLMEndpointConfig
 from repotune.label.offline import interpret
 from repotune.core.progress import progress
 from repotune.label.prompts import PROMPT_VERSION, level_of, render_unit_prompt
@@ -31,8 +32,8 @@ def child_summary(unit: dict[str, Any], row: dict[str, Any]) -> str:
 
 
 def _row(unit: dict[str, Any], source: str, model: str | None, answer: LabelAnswer | None, result: LLMResult | None,
-         error: str | None, cfg: LabelConfig) -> dict[str, Any]:
-    price = cfg.prices.get(model or "")
+         error: str | None, llm: LLMEndpointConfig) -> dict[str, Any]:
+    price = llm.prices.get(model or "")
     pt, ct = (result.prompt_tokens, result.completion_tokens) if result and not result.cached else (0, 0)
     return {
         "unit_id": unit["unit_id"], "kind": unit["kind"], "source": source, "model": model,
@@ -78,12 +79,15 @@ def _schema_error(e: ValidationError) -> str:
     return f"answer does not match the schema: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"
 
 
-def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> list[dict[str, Any]]:
-    """Label every unit bottom-up; returns one row per unit (failed ones carry their reason)."""
+def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any,
+                llm: LLMEndpointConfig | None = None) -> list[dict[str, Any]]:
+    """Label every unit bottom-up; returns one row per unit (failed ones carry their reason). `llm` is the
+    endpoint of backend openai (the run's `llm` section)."""
+    llm = llm or LLMEndpointConfig()
     children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for u in units:
         children[u["parent_id"]].append(u)
-    client = make_client(cfg, store) if cfg.backend == "openai" else None
+    client = make_client(llm, store) if cfg.backend == "openai" else None
     writer = None
     if cfg.backend == "local":
         from repotune.label.local import LocalModelWriter
@@ -93,12 +97,13 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any) -> li
     levels = [level for kinds in LEVELS if (level := [u for u in units if u["kind"] in kinds][: cfg.limit or None])]
     with progress("label", sum(len(level) for level in levels), "units") as advance:
         for level in levels:
-            _label_level(level, children, rows, cfg, client, writer, advance)
+            _label_level(level, children, rows, cfg, llm, client, writer, advance)
     return [rows[u["unit_id"]] for u in units if u["unit_id"] in rows]
 
 
 def _label_level(level: list[dict[str, Any]], children: dict[str | None, list[dict[str, Any]]],
-                 rows: dict[str, dict[str, Any]], cfg: LabelConfig, client: Any, writer: Any, advance: Any) -> None:
+                 rows: dict[str, dict[str, Any]], cfg: LabelConfig, llm: LLMEndpointConfig, client: Any, writer: Any,
+                 advance: Any) -> None:
     """One level's rows (callables, classes, files, directories or the repository), its children's already in
     rows: offline, from the local model, or from the endpoint as each answer arrives."""
 
@@ -113,18 +118,18 @@ def _label_level(level: list[dict[str, Any]], children: dict[str | None, list[di
             answer = interpret(u, kid_lines(u))
             if sentence and echoes_code(sentence, u.get("code")):
                 # the model copied the code: keep the facts' own wording, and say so (source offline)
-                rows[u["unit_id"]] = _row(u, "offline", None, answer, None, None, cfg)
+                rows[u["unit_id"]] = _row(u, "offline", None, answer, None, None, llm)
                 continue
             if sentence:
                 answer.labels.description = sentence
                 answer.explanation.abstract = sentence
                 answer.combined_interpretation = f"{sentence} {answer.combined_interpretation}"
-            rows[u["unit_id"]] = _row(u, "local", cfg.local_model, answer, None, None, cfg)
+            rows[u["unit_id"]] = _row(u, "local", cfg.local_model, answer, None, None, llm)
         advance(len(level))
         return
     if client is None:
         for u in level:
-            rows[u["unit_id"]] = _row(u, "offline", None, interpret(u, kid_lines(u)), None, None, cfg)
+            rows[u["unit_id"]] = _row(u, "offline", None, interpret(u, kid_lines(u)), None, None, llm)
         advance(len(level))
         return
     earlier: dict[str, dict[str, str]] = {}
@@ -151,12 +156,12 @@ def _label_level(level: list[dict[str, Any]], children: dict[str | None, list[di
                 answer = LabelAnswer.model_validate(result.parsed)
             except ValidationError as e:
                 error = _schema_error(e)
-        rows[u["unit_id"]] = _row(u, "llm", cfg.model, answer, result, error, cfg)
+        rows[u["unit_id"]] = _row(u, "llm", llm.model, answer, result, error, llm)
         advance()
 
     client.run(requests, on_result=finish)  # each row is built as its answer arrives
-    if client.consecutive_failures >= cfg.circuit_breaker:
-        raise StepError(f"label: the endpoint {cfg.base_url} failed {client.consecutive_failures} times in a "
+    if client.consecutive_failures >= llm.circuit_breaker:
+        raise StepError(f"label: the endpoint {llm.base_url} failed {client.consecutive_failures} times in a "
                         "row; answers so far are cached, rerun when it is back")
 
 
@@ -185,7 +190,7 @@ def run_step(ctx: StepContext) -> StepResult:
     if not units:
         raise StepError("label: analyze produced no units")
     t0 = time.perf_counter()
-    rows = label_units(units, cfg, ctx.store)
+    rows = label_units(units, cfg, ctx.store, ctx.config.llm)
     stats = summarise(rows, time.perf_counter() - t0)
     write_table(ctx.store, ctx.key("labels.parquet"), rows)
     put_json(ctx.store, ctx.key("label.json"), stats)

@@ -87,7 +87,8 @@ class _Budget:
 class OpenAICompatibleClient:
     def __init__(self, cfg: LLMEndpointConfig, store: ObjectStore | None):
         if not cfg.base_url:
-            raise ConfigError("label.base_url is required for label.backend=openai")
+            raise ConfigError("llm.base_url is required to call the LLM endpoint (label.backend=openai, "
+                              "synthesize.generation=llm or synthesize.judge)")
         self.cfg = cfg
         self.store = store
         self.api_key = os.environ.get(cfg.api_key_env) or "none"  # local servers take any key

@@ -1,5 +1,5 @@
-"""The endpoint settings of the OpenAI-compatible client. Label's config section carries them (label.base_url,
-label.model, …); synthesize reads the same section, so both steps talk to one endpoint with one budget."""
+"""The `llm` section of the run config: the OpenAI-compatible endpoint that label (backend openai) and
+synthesize (generation llm, judge) both call, with one client's limits, retries and prices."""
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,7 +12,8 @@ class Price(BaseModel):
 
 
 class LLMEndpointConfig(BaseModel):
-    """An OpenAI-compatible endpoint and how to call it."""
+    """An OpenAI-compatible endpoint and how to call it (OpenAI, vLLM, KServe's OpenAI route, the repotune
+    predictor)."""
 
     model_config = ConfigDict(extra="forbid")
 

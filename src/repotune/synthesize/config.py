@@ -22,8 +22,8 @@ class SynthesizeConfig(BaseModel):
                                  "pass rate after a run (the patent's tuning loop).")
     generation: Literal["offline", "llm"] = Field(
         "offline", description="'offline': responses come straight from the code, docstrings and labels; 'llm': "
-        "the label step's endpoint (label.backend=openai, same cache and fault handling) writes the responses of "
+        "the llm section's endpoint (the client label uses: same cache and fault handling) writes the responses of "
         "templates marked `generate: true` and the docstrings units lack.")
-    judge: bool = Field(False, description="Score every pair 1-5 with the label step's endpoint (LLM judge); "
+    judge: bool = Field(False, description="Score every pair 1-5 with the llm section's endpoint (LLM judge); "
                         "a pair below judge_min_score, or one the judge could not score, fails quality.")
     judge_min_score: int = Field(3, ge=1, le=5, description="Lowest judge score that passes quality.")

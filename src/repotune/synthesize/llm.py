@@ -1,4 +1,4 @@
-"""Synthesize through the label step's LLM client (same endpoint, cache, fault handling and accounting):
+"""Synthesize through the shared LLM client of the llm section (the endpoint label uses, its cache, fault handling and accounting):
 responses written by the model for templates marked `generate: true` and for docstrings a unit lacks, and an
 optional LLM-judge score per pair."""
 

@@ -153,16 +153,16 @@ def updated_weights(templates: list[TemplateQuery], weights: dict[str, float], p
 
 
 def _llm_client(ctx: StepContext):
-    """The label step's client when synthesize needs the LLM (generation or judge), else None."""
+    """The client of the run's `llm` endpoint when synthesize needs it (generation or judge), else None."""
     cfg = ctx.config.synthesize
     if cfg.generation == "offline" and not cfg.judge:
         return None
-    if ctx.config.label.backend != "openai":
-        raise ConfigError("synthesize.generation=llm and synthesize.judge use the label step's endpoint: set "
-                          f"label.backend=openai and label.base_url (label.backend is {ctx.config.label.backend!r})")
+    if not ctx.config.llm.base_url:
+        raise ConfigError("synthesize.generation=llm and synthesize.judge call the llm endpoint: set llm.base_url "
+                          "(and llm.model)")
     from repotune.llm.client import make_client
 
-    return make_client(ctx.config.label, ctx.store)
+    return make_client(ctx.config.llm, ctx.store)
 
 
 def apply_judge(client, pairs: list[dict[str, Any]], min_score: int, accounting: Accounting) -> Counter:
@@ -208,8 +208,8 @@ def run_step(ctx: StepContext) -> StepResult:
     if not pairs:
         raise StepError(f"synthesize produced no pairs (skipped: {dict(skipped)})")
     judged = apply_judge(client, pairs, cfg.judge_min_score, accounting) if cfg.judge else Counter()
-    if client is not None and client.consecutive_failures >= ctx.config.label.circuit_breaker:
-        raise StepError(f"synthesize: the endpoint {ctx.config.label.base_url} failed "
+    if client is not None and client.consecutive_failures >= ctx.config.llm.circuit_breaker:
+        raise StepError(f"synthesize: the endpoint {ctx.config.llm.base_url} failed "
                         f"{client.consecutive_failures} times in a row; answers so far are cached, rerun when it "
                         "is back")
     new_weights = updated_weights(templates, weights, pairs, cfg.learning_rate)
