@@ -40,7 +40,11 @@ def _by_kind(docs: list[dict]) -> dict[tuple[str, str], dict]:
 
 
 def test_base_files_equal_what_the_renderers_produce():
+    from repotune.deploy.manifests import base_files
+
     base = MANIFESTS / "base"
+    for name, text in base_files().items():
+        assert (base / name).read_text() == text, f"manifests/base/{name} drifted: run repotune render-manifests"
     assert yaml.safe_load((base / "servingruntime.yaml").read_text()) == serving_runtime("repotune")
     expected = s3_secret_and_service_account("repotune", "minio.repotune.svc.cluster.local:9000",
                                              existing_secret="repotune-s3")

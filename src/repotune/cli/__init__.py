@@ -201,6 +201,15 @@ def presets() -> None:
         out.print(name)
 
 
+@app.command(name="render-manifests", help="Write the kustomize base's rendered files (the ServingRuntime and the "
+             "S3 ServiceAccount, from the deploy step's renderer) into FOLDER.")
+def render_manifests(folder: Annotated[str, typer.Argument(help="The kustomize base.")] = "manifests/base") -> None:
+    from repotune.deploy.manifests import write_base
+
+    for path in write_base(folder):
+        out.print(str(path), markup=False, highlight=False)
+
+
 @app.command(help="Print the version.")
 def version() -> None:
     out.print(__version__)
