@@ -56,3 +56,21 @@ def test_config_prints_commented_yaml(preset):
     result = repotune("config", "--preset", preset)
     assert result.returncode == 0
     assert "# Root of the store" in result.stdout
+
+
+def test_user_text_with_brackets_is_printed_as_written_never_as_markup(tmp_path):
+    store, name, run_id = f"file://{tmp_path}/s", "shop[/x][red]", "a[red]b"
+    result = repotune("run", "--steps", "analyze", f"store.url={store}", "analyze.use_ray=false", f"run_id={run_id}",
+                      f"analyze.repository={name}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # progress and summaries go to stderr; the summary names the repository, the last line the run
+    assert f"{name}: 11 files" in result.stderr and f"run {run_id} in" in result.stderr
+    shown = repotune("show", run_id, "analyze", "--store", store)
+    assert shown.returncode == 0 and f"of run {run_id}: succeeded" in shown.stdout and name in shown.stdout
+
+
+def test_a_store_url_without_a_bucket_is_one_line_not_a_markup_crash(tmp_path):
+    result = repotune("run", "--steps", "analyze", "store.url=s3://", cwd=tmp_path)
+    assert result.returncode in (2, 3), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "MarkupError" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1

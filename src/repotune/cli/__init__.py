@@ -87,9 +87,10 @@ def run(
         else:
             for step in STEP_NAMES:
                 if record := manifest["steps"].get(step):
-                    console.print(f"{step}: {record['status']} ({record.get('duration_s', 0):.1f}s)")
-            console.print(f"run [bold]{cfg.run_id}[/bold] in {open_store(cfg.store).url}/runs/{cfg.run_id}/; "
-                          f"KFP artifacts under {manifest['kfp_pipeline_root']}")
+                    console.print(escape(f"{step}: {record['status']} ({record.get('duration_s', 0):.1f}s)"))
+            console.print(f"run [bold]{escape(cfg.run_id)}[/bold] in "
+                          + escape(f"{open_store(cfg.store).url}/runs/{cfg.run_id}/; KFP artifacts under "
+                                   f"{manifest['kfp_pipeline_root']}"))
         return
     from repotune.runs import Runner
 
@@ -97,24 +98,24 @@ def run(
         if as_json:
             return
         if event == "started":
-            console.print(f"[bold]▶ {step}[/bold]")
+            console.print(f"[bold]▶ {escape(step)}[/bold]")
         elif event == "skipped":
-            console.print(f"[dim]• {step}: unchanged, skipped (use --force {step} to rerun)[/dim]")
+            console.print(f"[dim]• {escape(step)}: unchanged, skipped (use --force {escape(step)} to rerun)[/dim]")
         elif event == "succeeded":
-            console.print(f"[green]✔ {step}[/green] in {record['duration_s']:.1f}s")
+            console.print(f"[green]✔ {escape(step)}[/green] in {record['duration_s']:.1f}s")
             if record.get("summary"):
-                console.print(record["summary"])
+                console.print(record["summary"], markup=False, highlight=False)
         elif event == "failed":
-            console.print(f"[red]✘ {step}[/red]: {record.get('error')}")
+            console.print(f"[red]✘ {escape(step)}[/red]: {escape(str(record.get('error')))}")
         elif event == "unavailable":
-            console.print(f"[yellow]– {step}: not implemented in this version yet[/yellow]")
+            console.print(f"[yellow]– {escape(step)}: not implemented in this version yet[/yellow]")
 
     runner = Runner(cfg, on_event=on_event)
     manifest = runner.run(steps.split(",") if steps else None, force=force or ())
     if as_json:
         _print_json(manifest)
     else:
-        console.print(f"run [bold]{cfg.run_id}[/bold] in {runner.store.url}/runs/{cfg.run_id}/")
+        console.print(f"run [bold]{escape(cfg.run_id)}[/bold] in {escape(f'{runner.store.url}/runs/{cfg.run_id}/')}")
 
 
 @app.command(help="Show the status of each step of a run.")
@@ -130,15 +131,16 @@ def status(run_id: str, store: StoreOpt = None, config: ConfigOpt = None, as_jso
     if not manifest["steps"]:
         raise RepotuneError(f"no run {run_id!r} in {cfg.store.url}")
     prefix = f"runs/{run_id}/"
-    table = Table(title=f"run {run_id} in {cfg.store.url}/{prefix}")
+    table = Table(title=escape(f"run {run_id} in {cfg.store.url}/{prefix}"))
     for col in ("step", "status", "duration", "counts", f"outputs (under {prefix})"):
-        table.add_column(col, overflow="fold")
+        table.add_column(escape(col), overflow="fold")
     for step in STEP_NAMES:
         rec = manifest["steps"].get(step)
         if rec:
             counts = ", ".join(f"{k}={v}" for k, v in list(rec.get("counts", {}).items())[:6])
             outputs = ", ".join(key.removeprefix(prefix) for key in (rec.get("outputs") or {}).values())
-            table.add_row(step, rec["status"], f"{rec.get('duration_s', 0):.1f}s", counts, outputs)
+            table.add_row(*(escape(str(cell)) for cell in (step, rec["status"], f"{rec.get('duration_s', 0):.1f}s", counts,
+                                                             outputs)))
         else:
             table.add_row(step, "[dim]not run[/dim]", "", "", "")
     out.print(table)
@@ -155,12 +157,12 @@ def list_runs_cmd(store: StoreOpt = None, config: ConfigOpt = None, as_json: Jso
         _print_json([{"run_id": r["run_id"], "updated": r.get("updated"),
                       "steps": {k: v["status"] for k, v in r["steps"].items()}} for r in runs])
         return
-    table = Table(title=f"runs in {cfg.store.url}")
+    table = Table(title=escape(f"runs in {cfg.store.url}"))
     for col in ("run", "updated", "steps"):
         table.add_column(col)
     for r in runs:
-        table.add_row(r["run_id"], r.get("updated", ""),
-                      " ".join(f"{k}:{v['status']}" for k, v in r["steps"].items()))
+        table.add_row(*(escape(str(cell)) for cell in (r["run_id"], r.get("updated", ""),
+                                                       " ".join(f"{k}:{v['status']}" for k, v in r["steps"].items()))))
     out.print(table)
 
 
@@ -177,17 +179,16 @@ def show(run_id: str, step: str, store: StoreOpt = None, config: ConfigOpt = Non
     if as_json:
         _print_json(rec)
         return
-    out.print(f"[bold]{step}[/bold] of run {run_id}: {rec['status']} ({rec.get('duration_s', 0):.1f}s)")
-    for name, key in rec.get("outputs", {}).items():
-        out.print(f"  {name}: {key}")
-    for k, v in rec.get("counts", {}).items():
-        out.print(f"  {k} = {v}")
-    for k, v in rec.get("metrics", {}).items():
-        out.print(f"  {k} = {v}")
-    if rec.get("summary"):
-        out.print(rec["summary"])
+    out.print(f"[bold]{escape(step)}[/bold] " + escape(f"of run {run_id}: {rec['status']} "
+                                                      f"({rec.get('duration_s', 0):.1f}s)"))
+    lines = [*(f"  {name}: {key}" for name, key in rec.get("outputs", {}).items()),
+             *(f"  {k} = {v}" for k, v in rec.get("counts", {}).items()),
+             *(f"  {k} = {v}" for k, v in rec.get("metrics", {}).items()),
+             *([rec["summary"]] if rec.get("summary") else [])]
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
     if rec.get("error"):
-        out.print(f"[red]{rec['error']}[/red]")
+        out.print(f"[red]{escape(str(rec['error']))}[/red]")
 
 
 @app.command(help="Print the effective run config as commented YAML (a starting point for --config).")

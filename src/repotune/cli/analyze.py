@@ -24,4 +24,4 @@ def register(app: typer.Typer) -> None:
         extra = [f"analyze.source={source}"] + ([f"ray.address={ray_address}"] if ray_address else [])
         cfg = build_config(config, None, [*(overrides or []), *extra])
         manifest = Runner(cfg).run(["analyze"], force=["analyze"])
-        Console().print(manifest["steps"]["analyze"]["summary"])
+        Console().print(manifest["steps"]["analyze"]["summary"], markup=False, highlight=False)

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         from repotune.runs import Runner
 
         manifest = Runner(build_config(config, None, overrides)).run(["label"], force=["label"])
-        Console().print(manifest["steps"]["label"]["summary"])
+        Console().print(manifest["steps"]["label"]["summary"], markup=False, highlight=False)
 
     @app.command("label-testserver", help="Serve a fake OpenAI-compatible endpoint on 127.0.0.1 with injected "
                                           "faults (for trying label settings without a paid API).")
