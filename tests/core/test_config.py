@@ -79,3 +79,11 @@ def test_section_hash_changes_only_with_its_section():
     c = load_config(overrides=["ray.num_cpus=1"])
     assert a.section_hash("analyze") == b.section_hash("analyze") == c.section_hash("analyze")
     assert a.section_hash("ray") != c.section_hash("ray")
+
+
+@pytest.mark.parametrize("override", ["analyze.max_file_bytes=-1", "analyze.max_archive_bytes=0",
+                                      "analyze.max_archive_files=-5", "analyze.context_tokens=-1"])
+def test_negative_analyze_limits_are_refused_with_the_field(override):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"{key}.*greater than"):
+        load_config(overrides=[override])
