@@ -160,3 +160,14 @@ def test_secret_made_by_rewriting_a_comment_is_redacted():
     connect = next(u for u in repo.units if u["name"] == "connect")
     assert "Fake0Pass0Word" not in connect["docstring"] and "[REDACTED:" in connect["docstring"]
     assert "Fake0Pass0Word" not in connect["facts"]
+
+
+def test_a_symlink_loop_is_counted_not_a_crash(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "ok.py").write_text("def f():\n    return 1\n")
+    os.symlink(root / "b.py", root / "a.py")
+    os.symlink(root / "a.py", root / "b.py")
+    found = discover(root, [], 1_000_000)
+    assert [path for path, _, _ in found.files] == ["ok.py"]
+    assert found.skipped["symlink_loop"] == 2 and sorted(found.skipped_paths["symlink_loop"]) == ["a.py", "b.py"]

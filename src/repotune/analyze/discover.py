@@ -61,7 +61,11 @@ def discover(root: Path, vendored: list[str], max_file_bytes: int) -> Discovery:
                 out.skip("vendored", rel)
                 continue
             if full.is_symlink():
-                target = full.resolve()
+                try:
+                    target = full.resolve()
+                except (RuntimeError, OSError):  # a loop (a -> b -> a) or a link that cannot be followed
+                    out.skip("symlink_loop", rel)
+                    continue
                 if not target.is_relative_to(root):
                     out.skip("symlink_outside_root", rel)
                     continue
