@@ -171,3 +171,14 @@ def test_a_symlink_loop_is_counted_not_a_crash(tmp_path):
     found = discover(root, [], 1_000_000)
     assert [path for path, _, _ in found.files] == ["ok.py"]
     assert found.skipped["symlink_loop"] == 2 and sorted(found.skipped_paths["symlink_loop"]) == ["a.py", "b.py"]
+
+
+def test_credentials_in_a_git_url_are_neither_printed_nor_stored(tmp_path):
+    token = "glpat-FAKEfakeFAKEfake1234"
+    url = f"https://oauth2:{token}@127.0.0.1:9/org/repo.git"
+    with pytest.raises(StepError) as failed:
+        resolve_source(url, tmp_path, None, max_archive_bytes=10**6, max_archive_files=100)
+    assert token not in str(failed.value) and "https://***@127.0.0.1:9/org/repo.git" in str(failed.value)
+    with pytest.raises(StepError) as unknown:
+        resolve_source(f"ftp://u:{token}@host/x", tmp_path, None, max_archive_bytes=10**6, max_archive_files=100)
+    assert token not in str(unknown.value) and "ftp://***@host/x" in str(unknown.value)

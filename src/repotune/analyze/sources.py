@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import subprocess
 import tarfile
 import tempfile
@@ -26,6 +27,14 @@ class Source:
     root: Path
     name: str
     description: str
+
+
+URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def without_credentials(text: str) -> str:
+    """text with the user:token part of every URL in it replaced by *** (what is stored and printed)."""
+    return URL_CREDENTIALS.sub("***@", text)
 
 
 def _repo_name(text: str) -> str:
@@ -94,8 +103,9 @@ def resolve_source(spec: str, workdir: Path, store: ObjectStore | None, *, max_a
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                                 env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
         if result.returncode != 0:
-            raise StepError(f"git clone of {url} failed: {result.stderr.strip().splitlines()[-1:]}")
-        return Source(dest, _repo_name(url), f"git {url}" + (f"@{ref}" if ref else ""))
+            reason = without_credentials(" ".join(result.stderr.strip().splitlines()[-1:]))
+            raise StepError(f"git clone of {without_credentials(url)} failed: {reason}")
+        return Source(dest, _repo_name(url), f"git {without_credentials(url)}" + (f"@{ref}" if ref else ""))
     path = Path(spec).expanduser()
     if path.is_dir():
         return Source(path.resolve(), path.resolve().name, f"directory {path}")
@@ -109,7 +119,8 @@ def resolve_source(spec: str, workdir: Path, store: ObjectStore | None, *, max_a
         entries = list(dest.iterdir())
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
         return Source(root, _repo_name(path.name), f"archive {path.name}")
-    raise StepError(f"analyze.source {spec!r}: not a directory, archive, git URL, store: prefix or sample:")
+    raise StepError(f"analyze.source {without_credentials(spec)!r}: not a directory, archive, git URL, store: prefix "
+                    "or sample:")
 
 
 def snapshot(store: ObjectStore, files: list[tuple[str, bytes]]) -> tuple[str, str]:
