@@ -182,3 +182,32 @@ def test_credentials_in_a_git_url_are_neither_printed_nor_stored(tmp_path):
     with pytest.raises(StepError) as unknown:
         resolve_source(f"ftp://u:{token}@host/x", tmp_path, None, max_archive_bytes=10**6, max_archive_files=100)
     assert token not in str(unknown.value) and "ftp://***@host/x" in str(unknown.value)
+
+
+def test_a_cloned_source_is_recorded_without_its_credentials(tmp_path):
+    """A real clone over git's dumb HTTP protocol from a local server; the recorded source hides the token."""
+    import functools
+    import http.server
+    import subprocess
+    import threading
+
+    work, bare = tmp_path / "work", tmp_path / "served" / "repo.git"
+    work.mkdir()
+    (work / "m.py").write_text("def f():\n    return 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "x"]):
+        subprocess.run([*git, *cmd], cwd=work, check=True)
+    subprocess.run([*git, "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    subprocess.run(["git", "update-server-info"], cwd=bare, check=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token = "ghp_FAKEfakeFAKEfakeFAKEfake"
+    try:
+        source = resolve_source(f"http://x-access-token:{token}@127.0.0.1:{server.server_port}/repo.git",
+                                tmp_path / "clone", None, max_archive_bytes=10**6, max_archive_files=100)
+    finally:
+        server.shutdown()
+    assert (source.root / "m.py").exists() and source.name == "repo"
+    assert token not in source.description and f"http://***@127.0.0.1:{server.server_port}/repo.git" in \
+        source.description

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -99,9 +100,13 @@ def resolve_source(spec: str, workdir: Path, store: ObjectStore | None, *, max_a
     if spec.startswith(("http://", "https://", "git@", "ssh://", "git://")) and not spec.endswith(ARCHIVE_SUFFIXES):
         url, _, ref = spec.partition("#")
         dest = workdir / "src"
-        cmd = ["git", "clone", "--depth", "1", "--quiet", *(["--branch", ref] if ref else []), url, str(dest)]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        clone = ["git", "clone", "--quiet", *(["--branch", ref] if ref else []), url, str(dest)]
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+        result = subprocess.run([*clone[:2], "--depth", "1", *clone[2:]], capture_output=True, text=True,
+                                timeout=600, env=env)
+        if result.returncode != 0 and "shallow" in result.stderr:  # servers of git's dumb HTTP protocol
+            shutil.rmtree(dest, ignore_errors=True)
+            result = subprocess.run(clone, capture_output=True, text=True, timeout=600, env=env)
         if result.returncode != 0:
             reason = without_credentials(" ".join(result.stderr.strip().splitlines()[-1:]))
             raise StepError(f"git clone of {without_credentials(url)} failed: {reason}")
