@@ -119,8 +119,8 @@ PLANTED = {
 }
 
 
-def test_planted_secrets_do_not_survive_anywhere(tmp_path):
-    code = f'''"""Config module. Token: {PLANTED["github_token"]}"""
+def _planted_module() -> str:
+    return f'''"""Config module. Token: {PLANTED["github_token"]}"""
 AWS_KEY = "{PLANTED["aws_access_key_id"]}"
 aws_secret_access_key = "{PLANTED["aws_secret_access_key"]}"
 GITLAB = "{PLANTED["gitlab_token"]}"
@@ -138,7 +138,10 @@ def connect(password="{PLANTED["password_assignment"]}"):
     """Connect with {PLANTED["stripe_key"]}."""
     return open_db(DB_URL, key=AWS_KEY, password=password)
 '''
-    repo = analyze_repository([("app/config.py", "python", code.encode())], "leaky")
+
+
+def test_planted_secrets_do_not_survive_anywhere(tmp_path):
+    repo = analyze_repository([("app/config.py", "python", _planted_module().encode())], "leaky")
     blob = json.dumps(repo.units)
     for kind, secret in PLANTED.items():
         assert secret not in blob, f"{kind} survived"
@@ -211,3 +214,41 @@ def test_a_cloned_source_is_recorded_without_its_credentials(tmp_path):
     assert (source.root / "m.py").exists() and source.name == "repo"
     assert token not in source.description and f"http://***@127.0.0.1:{server.server_port}/repo.git" in \
         source.description
+
+
+def _store_text(root) -> dict[str, str]:
+    """Every object under a file:// store as text: Parquet decoded to rows, tar.gz to its members."""
+    import pyarrow.parquet as pq
+
+    texts = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.name.endswith(".parquet"):
+            texts[str(path)] = json.dumps(pq.read_table(path).to_pylist(), default=str)
+        elif path.name.endswith(".tar.gz"):
+            with tarfile.open(path) as tar:
+                texts[str(path)] = "".join(tar.extractfile(m).read().decode("utf-8", "replace")
+                                           for m in tar.getmembers() if m.isfile())
+        else:
+            texts[str(path)] = path.read_bytes().decode("utf-8", "replace")
+    return texts
+
+
+def test_no_object_the_analyze_step_stores_holds_a_planted_secret(tmp_path):
+    from repotune.config import load_config
+    from repotune.runs import Runner
+
+    source = tmp_path / "leaky"
+    (source / "app").mkdir(parents=True)
+    (source / "app" / "config.py").write_text(_planted_module())
+    (source / "README.md").write_text(f"Deploy with the token {PLANTED['github_token']}.\n")
+    store = tmp_path / "store"
+    config = load_config(overrides=[f"store.url=file://{store}", f"analyze.source={source}", "analyze.use_ray=false"])
+    Runner(config).run(["analyze"])
+    texts = _store_text(store)
+    assert any(key.endswith(".tar.gz") for key in texts), "the step keeps a snapshot of the source"
+    snapshot = next(text for key, text in texts.items() if key.endswith(".tar.gz"))
+    assert "def connect(password=" in snapshot and "[REDACTED:" in snapshot
+    for key, text in texts.items():
+        for kind, secret in PLANTED.items():
+            assert secret.split("\n")[0] not in text, f"{kind} survived in {key}"
+

@@ -128,8 +128,14 @@ def resolve_source(spec: str, workdir: Path, store: ObjectStore | None, *, max_a
                     "or sample:")
 
 
+def files_digest(files: list[tuple[str, bytes]]) -> str:
+    """sha256 over the sorted paths and their contents' hashes: equal file sets, equal digests."""
+    return hashlib.sha256(b"".join(p.encode() + b"\0" + hashlib.sha256(d).digest() for p, d in sorted(files))).hexdigest()
+
+
 def snapshot(store: ObjectStore, files: list[tuple[str, bytes]]) -> tuple[str, str]:
-    """Store the analyzed files as a deterministic tar.gz under sources/<sha256>.tar.gz; returns (key, sha)."""
+    """Store files as a deterministic tar.gz under sources/<sha256>.tar.gz; returns (key, sha). The analyze step
+    gives it the files as its units hold them, secrets redacted: raw source text never reaches the store."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
         for path, data in sorted(files):
@@ -138,11 +144,11 @@ def snapshot(store: ObjectStore, files: list[tuple[str, bytes]]) -> tuple[str, s
             tar.addfile(info, io.BytesIO(data))
     raw = buffer.getvalue()
     # gzip embeds a timestamp; hash the file list and contents instead so equal sources share a key.
-    digest = hashlib.sha256(b"".join(p.encode() + b"\0" + hashlib.sha256(d).digest() for p, d in sorted(files)))
-    key = f"sources/{digest.hexdigest()}.tar.gz"
+    digest = files_digest(files)
+    key = f"sources/{digest}.tar.gz"
     if not store.exists(key):
         store.put_bytes(key, raw)
-    return key, digest.hexdigest()
+    return key, digest
 
 
 def temp_workdir() -> tempfile.TemporaryDirectory:

@@ -14,7 +14,7 @@ from repotune.analyze.discover import discover
 from repotune.parsing.extract import analyze_file
 from repotune.analyze.repository import RepositoryAnalysis, link
 from repotune.analyze.rows import file_rows, internal_module_names, rows_table
-from repotune.analyze.sources import resolve_source, snapshot, temp_workdir
+from repotune.analyze.sources import files_digest, resolve_source, snapshot, temp_workdir
 from repotune.core.errors import StepError
 from repotune.core.ray_setup import RayConfig, ensure_ray
 from repotune.core.step import StepContext, StepResult
@@ -78,6 +78,12 @@ def analyze_repository(files: Files, repository: str, *, use_ray: bool = False, 
                 readme=readme)
 
 
+def _redacted_files(table: pa.Table) -> list[tuple[str, bytes]]:
+    """Every analyzed file as its file unit holds it: the whole text, secrets redacted."""
+    columns = [table.column(name).to_pylist() for name in ("kind", "path", "code")]
+    return [(path, (code or "").encode()) for kind, path, code in zip(*columns, strict=True) if kind == "file"]
+
+
 def run_step(ctx: StepContext) -> StepResult:
     cfg = ctx.config.analyze
     t0 = time.perf_counter()
@@ -90,7 +96,7 @@ def run_step(ctx: StepContext) -> StepResult:
         if not code_files:
             raise StepError(f"no source files to analyze in {source.description} "
                             f"(skipped: {dict(found.skipped) or 'none'})")
-        snapshot_key, snapshot_sha = snapshot(ctx.store, [(p, d) for p, _, d in found.files])
+        source_sha = files_digest([(p, d) for p, _, d in found.files])
     repository = cfg.repository or source.name
     t_parse = time.perf_counter()
     table = analyze_rows(code_files, repository, use_ray=cfg.use_ray, workers=cfg.workers,
@@ -101,13 +107,14 @@ def run_step(ctx: StepContext) -> StepResult:
     repo = link(repository, table, context_tokens=cfg.context_tokens,
                 near_duplicate_threshold=cfg.near_duplicate_threshold, readme=readme)
     link_s = time.perf_counter() - t_link
+    snapshot_key, snapshot_sha = snapshot(ctx.store, _redacted_files(repo.table))
     skipped = Counter(found.skipped) + repo.skipped
     write_table(ctx.store, ctx.key("units.parquet"), repo.table)
     write_table(ctx.store, ctx.key("graph.parquet"), _edges_table(repo.edges))
     code_bytes = sum(len(d) for _, _, d in code_files)
     stats = {
-        "source": source.description, "repository": repository, "snapshot": snapshot_key,
-        "snapshot_sha256": snapshot_sha, "files_analyzed": len(code_files) - sum(repo.skipped.values()),
+        "source": source.description, "repository": repository, "source_sha256": source_sha,
+        "snapshot": snapshot_key, "snapshot_sha256": snapshot_sha, "files_analyzed": len(code_files) - sum(repo.skipped.values()),
         "bytes_analyzed": code_bytes, "files_with_parse_errors": repo.files_with_parse_errors,
         "skipped_by_reason": dict(sorted(skipped.items())),
         "skipped_paths": {k: v[:50] for k, v in sorted(found.skipped_paths.items())},
