@@ -252,3 +252,16 @@ def test_no_object_the_analyze_step_stores_holds_a_planted_secret(tmp_path):
         for kind, secret in PLANTED.items():
             assert secret.split("\n")[0] not in text, f"{kind} survived in {key}"
 
+
+
+def test_a_file_name_that_is_not_utf8_is_counted_with_its_bytes_escaped(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "ok.py").write_text("def g():\n    return 2\n")
+    with open(os.path.join(os.fsencode(root), b"caf\xe9.py"), "wb") as f:
+        f.write(b"def f():\n    return 1\n")
+    found = discover(root, [], 1_000_000)
+    assert [path for path, _, _ in found.files] == ["ok.py"]
+    assert found.skipped_paths["undecodable_name"] == ["caf\\xe9.py"]
+    repo = analyze_repository([(p, lang, data) for p, lang, data in found.files], "names")
+    json.dumps(repo.units)  # everything that remains is text

@@ -57,6 +57,9 @@ def discover(root: Path, vendored: list[str], max_file_bytes: int) -> Discovery:
         for name in sorted(filenames):
             full = Path(dirpath) / name
             rel = full.relative_to(root).as_posix()
+            if not _utf8(rel):  # stored keys, Parquet columns and JSON need text: such a name cannot travel
+                out.skip("undecodable_name", os.fsencode(rel).decode("utf-8", "backslashreplace"))
+                continue
             if _vendored(rel, vendored):
                 out.skip("vendored", rel)
                 continue
@@ -92,6 +95,14 @@ def discover(root: Path, vendored: list[str], max_file_bytes: int) -> Discovery:
                 continue
             out.files.append((rel, language, data))
     return out
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # os.walk decodes undecodable bytes of a name to lone surrogates
+        return False
+    return True
 
 
 def _vendored(rel: str, globs: list[str]) -> bool:
