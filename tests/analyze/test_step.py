@@ -85,6 +85,7 @@ def test_in_process_and_ray_agree(tmp_path, ray_local):
     distributed = analyze_repository(files, "polyglot", use_ray=True, workers=2, batch_size=2)
     assert local.units == distributed.units and local.edges == distributed.edges
     assert local.stats == distributed.stats and distributed.skipped == {"undecodable": 1}
+    assert local.skipped_paths == distributed.skipped_paths == {"undecodable": ["broken/latin1.py"]}
     assert any(u["context"] for u in local.units) and any(u["kind"] == "directory" for u in local.units)
 
 

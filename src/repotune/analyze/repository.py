@@ -32,6 +32,7 @@ class RepositoryAnalysis:
     stats: dict[str, Any] = field(default_factory=dict)
     skipped: Counter = field(default_factory=Counter)  # files the analysis could not read, by reason
     files_with_parse_errors: int = 0
+    skipped_paths: dict[str, list[str]] = field(default_factory=dict)  # the paths of those files, by reason
 
     @cached_property
     def units(self) -> list[dict[str, Any]]:
@@ -44,7 +45,11 @@ def link(repository: str, table: pa.Table, *, context_tokens: int = 512, near_du
     mark duplicates, add directory and repository units."""
     table = table.take(pc.sort_indices(table, sort_keys=[("_file", "ascending"), ("_order", "ascending")]))
     skipped_rows = pc.is_valid(table["_skip"])
-    skipped = Counter(table.filter(skipped_rows)["_skip"].to_pylist())
+    skipped_table = table.filter(skipped_rows)
+    skipped_paths: dict[str, list[str]] = {}
+    for reason, path in zip(skipped_table["_skip"].to_pylist(), skipped_table["path"].to_pylist(), strict=True):
+        skipped_paths.setdefault(reason, []).append(path)
+    skipped = Counter({reason: len(paths) for reason, paths in skipped_paths.items()})
     table = table.filter(pc.invert(skipped_rows))
     rows = table.select(LINK_COLUMNS).to_pylist()
 
@@ -97,7 +102,8 @@ def link(repository: str, table: pa.Table, *, context_tokens: int = 512, near_du
     stats = {"units_by_kind": dict(sorted(kinds.items())),
              "files_by_language": dict(sorted(Counter(r["language"] or "unknown" for r in file_rows_).items())),
              "duplicates": duplicates, "secrets_by_kind": dict(sorted(secrets.items())), "edges": len(edges)}
-    return RepositoryAnalysis(units, edges, stats, skipped, sum(1 for r in file_rows_ if r["_parse_errors"]))
+    return RepositoryAnalysis(units, edges, stats, skipped, sum(1 for r in file_rows_ if r["_parse_errors"]),
+                              skipped_paths)
 
 
 def _with_internal_calls(facts_json: str, internal_calls: list[str], parse: bool) -> str:

@@ -117,7 +117,8 @@ def run_step(ctx: StepContext) -> StepResult:
         "snapshot": snapshot_key, "snapshot_sha256": snapshot_sha, "files_analyzed": len(code_files) - sum(repo.skipped.values()),
         "bytes_analyzed": code_bytes, "files_with_parse_errors": repo.files_with_parse_errors,
         "skipped_by_reason": dict(sorted(skipped.items())),
-        "skipped_paths": {k: v[:50] for k, v in sorted(found.skipped_paths.items())},
+        "skipped_paths": {reason: (found.skipped_paths.get(reason, []) + repo.skipped_paths.get(reason, []))[:50]
+                          for reason in sorted(skipped)},
         **repo.stats, "parse_seconds": round(parse_s, 3), "link_seconds": round(link_s, 3),
         "slowest_files": _slowest_files(table), "total_seconds": round(time.perf_counter() - t0, 3),
     }
