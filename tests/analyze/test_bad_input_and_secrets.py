@@ -265,3 +265,23 @@ def test_a_file_name_that_is_not_utf8_is_counted_with_its_bytes_escaped(tmp_path
     assert found.skipped_paths["undecodable_name"] == ["caf\\xe9.py"]
     repo = analyze_repository([(p, lang, data) for p, lang, data in found.files], "names")
     json.dumps(repo.units)  # everything that remains is text
+
+
+def test_a_zip_entry_with_backslashes_that_climbs_out_is_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "win.zip", "w") as z:
+        z.writestr("repo/ok.py", b"x = 1\n")
+        z.writestr("..\\..\\evil3.py", b"x = 3\n")
+    with pytest.raises(StepError, match="path traversal"):
+        resolve_source(str(tmp_path / "win.zip"), tmp_path / "w", None, **LIMITS)
+    assert not list(tmp_path.rglob("*evil3*"))
+
+
+def test_a_zip_symlink_is_left_out_and_counted(tmp_path):
+    with zipfile.ZipFile(tmp_path / "links.zip", "w") as z:
+        z.writestr("repo/ok.py", b"x = 1\n")
+        link = zipfile.ZipInfo("repo/passwd.py")
+        link.external_attr = (0o120777 << 16)
+        z.writestr(link, "/etc/passwd")
+    source = resolve_source(str(tmp_path / "links.zip"), tmp_path / "w", None, **LIMITS)
+    assert (source.root / "ok.py").is_file() and not (source.root / "passwd.py").exists()
+    assert source.skipped_paths == {"archive_symlink": ["repo/passwd.py"]}

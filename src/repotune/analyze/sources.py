@@ -13,9 +13,9 @@ import subprocess
 import tarfile
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from repotune.core.errors import StepError
 from repotune.core.store import ObjectStore
@@ -28,6 +28,7 @@ class Source:
     root: Path
     name: str
     description: str
+    skipped_paths: dict[str, list[str]] = field(default_factory=dict)  # entries left out while materialising
 
 
 URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
@@ -51,24 +52,27 @@ def check_archive(members: list[tuple[str, int, bool]], max_bytes: int, max_file
         raise StepError(f"archive has {len(members)} entries, more than analyze.max_archive_files={max_files}")
     total = 0
     for name, size, special in members:
-        parts = Path(name).parts
-        if name.startswith(("/", "\\")) or ".." in parts:
+        parts = PurePosixPath(name.replace("\\", "/")).parts  # zips written on Windows separate with '\\'
+        if name.startswith(("/", "\\")) or ".." in parts or re.match(r"[A-Za-z]:", name):
             raise StepError(f"archive entry {name!r} escapes the extraction directory (path traversal); refused")
         total += size
     if total > max_bytes:
         raise StepError(f"archive expands to {total} bytes, more than analyze.max_archive_bytes={max_bytes}")
 
 
-def extract_archive(path: Path, dest: Path, max_bytes: int, max_files: int) -> None:
+def extract_archive(path: Path, dest: Path, max_bytes: int, max_files: int) -> dict[str, list[str]]:
+    """Extract a checked archive into dest; returns the entries left out, by reason."""
+    skipped: dict[str, list[str]] = {}
     if path.name.endswith(".zip"):
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
             check_archive([(i.filename, i.file_size, False) for i in infos], max_bytes, max_files)
             for info in infos:
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    continue  # symlinks in zips are not followed
+                    skipped.setdefault("archive_symlink", []).append(info.filename)  # not followed
+                    continue
                 z.extract(info, dest)
-        return
+        return skipped
     with tarfile.open(path) as tar:
         members = tar.getmembers()
         check_archive([(m.name, m.size, not (m.isfile() or m.isdir())) for m in members], max_bytes, max_files)
@@ -76,6 +80,7 @@ def extract_archive(path: Path, dest: Path, max_bytes: int, max_files: int) -> N
             tar.extractall(dest, filter="data")  # rejects links and devices that leave dest
         except tarfile.FilterError as e:
             raise StepError(f"archive {path.name}: {e}; refused") from None
+    return skipped
 
 
 def resolve_source(spec: str, workdir: Path, store: ObjectStore | None, *, max_archive_bytes: int,
@@ -118,12 +123,12 @@ def resolve_source(spec: str, workdir: Path, store: ObjectStore | None, *, max_a
         dest = workdir / "src"
         dest.mkdir(parents=True)
         try:
-            extract_archive(path, dest, max_archive_bytes, max_archive_files)
+            skipped = extract_archive(path, dest, max_archive_bytes, max_archive_files)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
             raise StepError(f"cannot read archive {path}: {e}") from None
         entries = list(dest.iterdir())
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
-        return Source(root, _repo_name(path.name), f"archive {path.name}")
+        return Source(root, _repo_name(path.name), f"archive {path.name}", skipped)
     raise StepError(f"analyze.source {without_credentials(spec)!r}: not a directory, archive, git URL, store: prefix "
                     "or sample:")
 

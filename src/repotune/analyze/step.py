@@ -91,6 +91,9 @@ def run_step(ctx: StepContext) -> StepResult:
         source = resolve_source(cfg.source, Path(workdir), ctx.store, max_archive_bytes=cfg.max_archive_bytes,
                                 max_archive_files=cfg.max_archive_files)
         found = discover(source.root, cfg.vendored, cfg.max_file_bytes)
+        for reason, paths in source.skipped_paths.items():
+            for path in paths:
+                found.skip(reason, path)
         readme = next((d.decode("utf-8", "replace") for p, _, d in found.files if p.lower().startswith("readme")), None)
         code_files = [f for f in found.files if f[1] is not None]
         if not code_files:
