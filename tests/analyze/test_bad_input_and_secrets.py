@@ -194,13 +194,7 @@ def test_a_cloned_source_is_recorded_without_its_credentials(tmp_path):
     import subprocess
     import threading
 
-    work, bare = tmp_path / "work", tmp_path / "served" / "repo.git"
-    work.mkdir()
-    (work / "m.py").write_text("def f():\n    return 1\n")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
-    for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "x"]):
-        subprocess.run([*git, *cmd], cwd=work, check=True)
-    subprocess.run([*git, "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    bare = _bare_repository(tmp_path)
     subprocess.run(["git", "update-server-info"], cwd=bare, check=True)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -285,3 +279,23 @@ def test_a_zip_symlink_is_left_out_and_counted(tmp_path):
     source = resolve_source(str(tmp_path / "links.zip"), tmp_path / "w", None, **LIMITS)
     assert (source.root / "ok.py").is_file() and not (source.root / "passwd.py").exists()
     assert source.skipped_paths == {"archive_symlink": ["repo/passwd.py"]}
+
+
+def _bare_repository(tmp_path):
+    import subprocess
+
+    work, bare = tmp_path / "work", tmp_path / "served" / "repo.git"
+    work.mkdir()
+    (work / "m.py").write_text("def f():\n    return 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "x"]):
+        subprocess.run([*git, *cmd], cwd=work, check=True)
+    subprocess.run([*git, "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return bare
+
+
+def test_file_git_urls_and_local_bare_repositories_are_cloned(tmp_path):
+    bare = _bare_repository(tmp_path)
+    for n, spec in enumerate((f"file://{bare}", f"file://{bare}#main", str(bare))):
+        source = resolve_source(spec, tmp_path / f"w{n}", None, **LIMITS)
+        assert (source.root / "m.py").is_file() and source.name == "repo" and source.description.startswith("git ")

@@ -14,7 +14,8 @@ class AnalyzeConfig(BaseModel):
 
     source: str = Field(
         "sample:tinyshop",
-        description="What to analyze: a local directory, a git URL (optionally '#<ref>'), a .tar.gz/.zip, "
+        description="What to analyze: a local directory, a git URL (https, ssh, git, file://; optionally '#<ref>') or "
+        "a local bare repository, a .tar.gz/.zip, "
         "an object-store prefix ('store:<prefix>'), or a bundled sample ('sample:<name>').",
     )
     repository: str | None = Field(None, description="Repository name in the outputs; default: from the source.")

@@ -39,6 +39,10 @@ def without_credentials(text: str) -> str:
     return URL_CREDENTIALS.sub("***@", text)
 
 
+def _is_bare_repository(path: Path) -> bool:
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
+
+
 def _repo_name(text: str) -> str:
     name = text.rstrip("/").rsplit("/", 1)[-1].split("#", 1)[0]
     for suffix in (*ARCHIVE_SUFFIXES, ".git"):
@@ -102,7 +106,11 @@ def resolve_source(spec: str, workdir: Path, store: ObjectStore | None, *, max_a
         dest = workdir / "src"
         get_dir(store, prefix, dest)
         return Source(dest, _repo_name(prefix), f"store prefix {prefix}")
-    if spec.startswith(("http://", "https://", "git@", "ssh://", "git://")) and not spec.endswith(ARCHIVE_SUFFIXES):
+    bare = Path(spec.partition("#")[0]).expanduser()
+    if _is_bare_repository(bare):  # a local bare repository is cloned like any other
+        spec = bare.resolve().as_uri() + spec[len(spec.partition("#")[0]):]
+    if spec.startswith(("http://", "https://", "git@", "ssh://", "git://", "file://")) and \
+            not spec.endswith(ARCHIVE_SUFFIXES):
         url, _, ref = spec.partition("#")
         dest = workdir / "src"
         clone = ["git", "clone", "--quiet", *(["--branch", ref] if ref else []), url, str(dest)]
