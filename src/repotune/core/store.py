@@ -52,6 +52,8 @@ class StoreConfig(BaseModel):
         "(read when the variables are unset).",
     )
     create_bucket: bool = Field(False, description="Create the bucket when it does not exist.")
+    timeout_s: float = Field(120.0, gt=0, le=3600, description="Longest wait of one S3 call, its retries "
+                             "included (connect and each read); a hung endpoint fails the step (exit 3) after it.")
 
 
 class ObjectInfo(NamedTuple):

@@ -32,6 +32,7 @@ PYARROW_S3_ENV = {"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
                   "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}
 for _name, _value in PYARROW_S3_ENV.items():
     os.environ.setdefault(_name, _value)
+ATTEMPTS = 3  # one call and two retries (5xx, connection errors, timeouts)
 ACCESS_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
 
 
@@ -56,7 +57,8 @@ class S3Store:
 
     def __init__(self, bucket: str, prefix: str, endpoint: str, access_key: str | None, secret_key: str | None,
                  *, secure: bool = True, region: str | None = None, create_bucket: bool = False,
-                 key_names: tuple[str, str] = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")):
+                 key_names: tuple[str, str] = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+                 timeout_s: float = 120.0):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint = endpoint
@@ -65,10 +67,13 @@ class S3Store:
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
         self._keys = (access_key, secret_key)
         self._key_names = key_names
-        # Fail in seconds, not minutes, when the endpoint is unreachable: few retries, short connect timeout.
+        self.timeout_s = timeout_s
+        # A bounded wait per call: each of the ATTEMPTS gets an equal share of timeout_s for connect + read (urllib3's
+        # total), so a hung endpoint fails after about timeout_s (plus < 1 s of backoff), not minutes.
+        share = timeout_s / ATTEMPTS
         http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=5, read=120),
-            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+            timeout=urllib3.Timeout(total=share, connect=min(5.0, share)),
+            retries=urllib3.Retry(total=ATTEMPTS - 1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
             maxsize=16,
         )
         self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
@@ -86,7 +91,7 @@ class S3Store:
         return cls(bucket, prefix, endpoint,
                    _read_credential(config, config.access_key_env), _read_credential(config, config.secret_key_env),
                    secure=config.secure, region=config.region, create_bucket=config.create_bucket,
-                   key_names=(config.access_key_env, config.secret_key_env))
+                   key_names=(config.access_key_env, config.secret_key_env), timeout_s=config.timeout_s)
 
     def at(self, url: str) -> S3Store:
         """Another s3://bucket/prefix on the same server with the same credentials, TLS and region (an s3://
@@ -95,7 +100,7 @@ class S3Store:
         if not url.startswith("s3://") or not bucket:
             raise StoreError(f"{url!r}: expected s3://<bucket>[/<prefix>]")
         return S3Store(bucket, prefix, self.endpoint, *self._keys, secure=self.secure, region=self.region,
-                       key_names=self._key_names)
+                       key_names=self._key_names, timeout_s=self.timeout_s)
 
     # -- errors -----------------------------------------------------------------------------------------------
 
@@ -223,6 +228,6 @@ class S3Store:
         fs = pyarrow.fs.S3FileSystem(
             access_key=self._keys[0], secret_key=self._keys[1], endpoint_override=self.endpoint,
             scheme="https" if self.secure else "http", region=self.region or "us-east-1",
-            allow_bucket_creation=False, connect_timeout=5, request_timeout=120,
+            allow_bucket_creation=False, connect_timeout=min(5.0, self.timeout_s), request_timeout=self.timeout_s,
         )
         return fs, f"{self.bucket}/{self.prefix}".rstrip("/")
