@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -28,7 +30,33 @@ def load_manifest(store: ObjectStore, run_id: str) -> dict[str, Any]:
     key = manifest_key(run_id)
     if not store.exists(key):
         return {"run_id": run_id, "steps": {}}
-    return get_json(store, key)
+    return _settle_dead_runners(get_json(store, key))
+
+
+def _this_runner() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def _settle_dead_runners(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A step still 'running' whose runner was a process on this host that no longer exists (killed, or its
+    last manifest write failed) reads as 'interrupted'. Runners on other hosts (KFP pods) are left as written."""
+    here = socket.gethostname()
+    for record in manifest.get("steps", {}).values():
+        runner = record.get("runner") or {}
+        if record.get("status") == "running" and runner.get("host") == here and not _alive(int(runner["pid"])):
+            record.update(status="interrupted", error=f"the runner (pid {runner['pid']}) ended without recording "
+                          "an outcome (killed, or the store was unreachable at the end); rerun the step")
+    return manifest
 
 
 def list_runs(store: ObjectStore) -> list[dict[str, Any]]:
@@ -118,7 +146,7 @@ class Runner:
     def run_step(self, step: str, manifest: dict[str, Any]) -> dict[str, Any]:
         config_hash, inputs = self.fingerprint(step, manifest)
         record: dict[str, Any] = {"status": "running", "started": _now(), "config_hash": config_hash,
-                                  "input_hashes": inputs}
+                                  "input_hashes": inputs, "runner": _this_runner()}
         manifest["steps"][step] = record
         self._save(manifest)
         self.on_event(step, "started", record)

@@ -1,6 +1,7 @@
 """The runner: manifest records, skipping unchanged steps, --force, failures. Uses stand-in step modules
 registered under fake names so the core is tested alone (the real steps have their own tests)."""
 
+import os
 import sys
 import types
 
@@ -109,3 +110,24 @@ def test_default_run_covers_implemented_steps_and_names_the_rest(fake_steps, loc
     assert ("label", "unavailable") in events and ("analyze", "succeeded") in events
     with pytest.raises(StepError, match="not implemented in this version"):
         Runner(load_config(overrides=["run_id=r6"]), local_store).run(["label"])
+
+
+def test_a_step_whose_runner_died_reads_as_interrupted_not_running(tmp_path):
+    import socket
+    import subprocess
+
+    from repotune.core.store import open_store
+    from repotune.runs import manifest_key
+
+    store = open_store(f"file://{tmp_path}/s")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    here = socket.gethostname()
+    put_json(store, manifest_key("r"), {"run_id": "r", "steps": {
+        "analyze": {"status": "running", "runner": {"host": here, "pid": dead.pid}},
+        "label": {"status": "running", "runner": {"host": here, "pid": os.getpid()}},
+        "train": {"status": "running", "runner": {"host": "a-kfp-pod", "pid": dead.pid}}}})
+    steps = load_manifest(store, "r")["steps"]
+    assert steps["analyze"]["status"] == "interrupted" and f"pid {dead.pid}" in steps["analyze"]["error"]
+    assert steps["label"]["status"] == "running"  # this very process: alive
+    assert steps["train"]["status"] == "running"  # another host's runner is not judged from here
