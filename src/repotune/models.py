@@ -123,8 +123,9 @@ def _publish(staging: Path, dest: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def resolve_base_model(uri: str, store: Any = None) -> Path | str:
-    """A local folder for the URI (built or downloaded once into the cache), or a hub id as given."""
+def resolve_base_model(uri: str, store: Any = None, what: str = "base model") -> Path | str:
+    """A local folder for the URI (built or downloaded once into the cache), or a hub id as given. `what` names
+    the thing in errors (the base model, or an adapter)."""
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     if uri == "tiny":
@@ -142,7 +143,7 @@ def resolve_base_model(uri: str, store: Any = None) -> Path | str:
             store = store.at(f"s3://{bucket}") if hasattr(store, "at") else open_store(f"s3://{bucket}")
         else:
             if store is None:
-                raise ConfigError(f"base model {uri!r}: a store: URI needs the run's store")
+                raise ConfigError(f"{what} {uri!r}: a store: URI needs the run's store")
             prefix = uri.removeprefix("store:")
         dest = root / f"store-{hashlib.sha256(f'{store.url}/{prefix}'.encode()).hexdigest()[:16]}"
         if not dest.is_dir():
@@ -154,7 +155,7 @@ def resolve_base_model(uri: str, store: Any = None) -> Path | str:
     if path.is_dir():
         return path
     if uri.startswith((".", "/", "~")):
-        raise ConfigError(f"base model {uri!r}: no such folder")
+        raise ConfigError(f"{what} {uri!r}: no such folder")
     return uri  # a hub id
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -126,6 +127,27 @@ def test_the_served_adapter_can_be_the_label_steps_llm(server):
     assert all(r["source"] == "llm" and r["model"] == "docs" for r in answered)
     assert all(r["prompt_tokens"] > 0 and r["completion_tokens"] > 0 for r in answered)  # the predictor's usage
     assert all(r["status"] == "failed" and "JSON" in r["error"] for r in answered)
+
+
+def _serve_once(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "repotune.serve", "--base", "tiny", "--port", "0", *args],
+                          capture_output=True, text=True, timeout=120, env={**os.environ})
+
+
+def test_a_missing_or_broken_adapter_is_one_line_naming_the_adapter(tmp_path):
+    (tmp_path / "empty").mkdir()
+    broken = tmp_path / os.fsdecode(b"caf\xe9")  # a folder name that is not UTF-8
+    make_adapter(broken, 3)
+    (broken / "adapter_config.json").write_bytes(b"\xff\xfe{not json")
+    cases = {f"docs={tmp_path / 'nope'}": "adapter 'docs' .*: no such folder",
+             f"docs={tmp_path / 'empty'}": "adapter 'docs' .*: no adapter_config.json there",
+             f"docs={broken}": "cannot load adapter 'docs' from .*caf\\\\udce9"}
+    for adapter, message in cases.items():
+        result = _serve_once("--adapter", adapter)
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.returncode == 2 or result.returncode == 4, result.stderr[-1500:]
+        assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr[-1500:]
+        assert re.search(message, lines[0]) and "base model" not in lines[0], lines[0]
 
 
 def test_server_stops_cleanly(server):  # last: it stops the module's server

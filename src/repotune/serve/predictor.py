@@ -8,11 +8,13 @@ import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import kserve
 from kserve.errors import InvalidInput
 
+from repotune.core.errors import ConfigError, StepError
 from repotune.serve.config import ServeConfig
 
 
@@ -27,6 +29,7 @@ class RepotunePredictor(kserve.Model):
         self.tokenizer: Any = None
 
     def load(self) -> bool:
+        """The base model, then each adapter; a missing or unreadable adapter is a one-line error naming it."""
         from peft import PeftModel
 
         from repotune.models import load_base_model, resolve_base_model
@@ -34,11 +37,18 @@ class RepotunePredictor(kserve.Model):
         base, self.tokenizer = load_base_model(self.base_uri, self.store)
         self.model = base
         for i, (name, uri) in enumerate(self.cfg.adapters.items()):
-            path = str(resolve_base_model(uri, self.store))
-            if i == 0:
-                self.model = PeftModel.from_pretrained(base, path, adapter_name=name)
-            else:
-                self.model.load_adapter(path, adapter_name=name)
+            what = f"adapter {name!r}"
+            path = Path(resolve_base_model(uri, self.store, what=what))
+            if not (path / "adapter_config.json").is_file():
+                raise ConfigError(f"{what} {uri!r}: no adapter_config.json there (not a peft adapter folder)")
+            try:
+                if i == 0:
+                    self.model = PeftModel.from_pretrained(base, str(path), adapter_name=name)
+                else:
+                    self.model.load_adapter(str(path), adapter_name=name)
+            except (OSError, ValueError, UnicodeError) as e:  # unreadable or mismatched files, undecodable paths
+                raise StepError(f"cannot load {what} from {uri!r}: {type(e).__name__}: "
+                                f"{str(e).splitlines()[0][:300]!r}") from None
         self.model.eval()
         self.ready = True
         return self.ready

@@ -10,9 +10,11 @@ import argparse
 import asyncio
 import json
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
+from repotune.core.errors import RepotuneError
 from repotune.serve.config import ServeConfig
 from repotune.serve.predictor import RepotunePredictor
 
@@ -61,7 +63,11 @@ def main(argv: list[str] | None = None) -> None:
     base = args.base or cfg.base_model
     if not base:
         parser.error("--base is required unless the config names serve.base_model")
-    serve(cfg, base)
+    try:
+        serve(cfg, base)
+    except RepotuneError as e:  # a bad model or adapter: one line in the pod's log, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":
