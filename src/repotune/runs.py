@@ -15,6 +15,7 @@ from typing import Any
 
 from repotune.config import RunConfig
 from repotune.core.errors import RepotuneError, StepError, StoreError
+from repotune.core.processes import process_alive
 from repotune.core.step import StepContext, StepResult
 from repotune.steps import STEP_NAMES, step_spec
 from repotune.core.store import ObjectStore, get_json, open_store, put_json
@@ -37,23 +38,13 @@ def _this_runner() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    return True
-
-
 def _settle_dead_runners(manifest: dict[str, Any]) -> dict[str, Any]:
     """A step still 'running' whose runner was a process on this host that no longer exists (killed, or its
     last manifest write failed) reads as 'interrupted'. Runners on other hosts (KFP pods) are left as written."""
     here = socket.gethostname()
     for record in manifest.get("steps", {}).values():
         runner = record.get("runner") or {}
-        if record.get("status") == "running" and runner.get("host") == here and not _alive(int(runner["pid"])):
+        if record.get("status") == "running" and runner.get("host") == here and not process_alive(int(runner["pid"])):
             record.update(status="interrupted", error=f"the runner (pid {runner['pid']}) ended without recording "
                           "an outcome (killed, or the store was unreachable at the end); rerun the step")
     return manifest

@@ -25,3 +25,60 @@ def test_every_step_starts_ray_through_ensure_ray():
     root = Path(__file__).resolve().parents[2] / "src" / "repotune"
     callers = [p.relative_to(root).as_posix() for p in root.rglob("*.py") if "ray.init(" in p.read_text()]
     assert callers == ["core/ray_setup.py"]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def _session_processes(session: str) -> list[int]:
+    """Live (not zombie) processes with a file open in the Ray session folder."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            if any(os.readlink(fd).startswith(session) for fd in (entry / "fd").iterdir()):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_ray_processes_of_a_killed_run_are_gone_after_the_next_start(tmp_path):
+    """kill -9 of a driver leaves Ray's dashboard and runtime-env agents running; the next local start stops them."""
+    import os
+    import signal
+    import time
+
+    driver = subprocess.Popen([sys.executable, "-c", (
+        "import time, ray\n"
+        "from repotune.core.ray_setup import RayConfig, ensure_ray\n"
+        "ensure_ray(RayConfig(num_cpus=1))\n"
+        "print(ray._private.worker._global_node.get_session_dir_path(), flush=True)\n"
+        "time.sleep(600)\n")], stdout=subprocess.PIPE, text=True)
+    session = driver.stdout.readline().strip()
+    assert session.startswith("/") and session.endswith(f"_{driver.pid}"), session
+    deadline = time.monotonic() + 60
+    while not [p for p in _session_processes(session) if _cmdline(p).startswith(b"ray::")]:
+        assert time.monotonic() < deadline, "Ray's agents never started"
+        time.sleep(0.5)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    time.sleep(3)  # what Ray stops by itself when its driver dies
+    left = _session_processes(session)
+    assert left, "nothing outlived the driver: this test no longer shows the problem"
+    subprocess.run([sys.executable, "-c", SCRIPT], check=True, timeout=180, capture_output=True)  # the next start
+    deadline = time.monotonic() + 10
+    while _session_processes(session) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _session_processes(session)
