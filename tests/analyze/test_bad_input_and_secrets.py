@@ -227,18 +227,25 @@ def _store_text(root) -> dict[str, str]:
     return texts
 
 
-def test_no_object_the_analyze_step_stores_holds_a_planted_secret(tmp_path):
+def test_no_object_in_the_store_holds_a_planted_secret_after_analyze_to_dataset(tmp_path):
     from repotune.config import load_config
     from repotune.runs import Runner
 
-    source = tmp_path / "leaky"
+    import shutil
+    from importlib import resources
+
+    source = tmp_path / "leaky"  # the bundled sample (enough for three splits) and a module full of secrets
+    with resources.as_file(resources.files("repotune").joinpath("samples", "tinyshop")) as sample:
+        shutil.copytree(sample, source)
     (source / "app").mkdir(parents=True)
     (source / "app" / "config.py").write_text(_planted_module())
     (source / "README.md").write_text(f"Deploy with the token {PLANTED['github_token']}.\n")
     store = tmp_path / "store"
     config = load_config(overrides=[f"store.url=file://{store}", f"analyze.source={source}", "analyze.use_ray=false"])
-    Runner(config).run(["analyze"])
+    manifest = Runner(config).run(["analyze", "label", "synthesize", "dataset"])
+    assert {s["status"] for s in manifest["steps"].values()} == {"succeeded"}
     texts = _store_text(store)
+    assert any("/dataset/" in key for key in texts) and any("/label/" in key for key in texts)
     assert any(key.endswith(".tar.gz") for key in texts), "the step keeps a snapshot of the source"
     snapshot = next(text for key, text in texts.items() if key.endswith(".tar.gz"))
     assert "def connect(password=" in snapshot and "[REDACTED:" in snapshot
