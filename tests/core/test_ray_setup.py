@@ -72,6 +72,10 @@ def test_ray_processes_of_a_killed_run_are_gone_after_the_next_start(tmp_path):
     while not [p for p in _session_processes(session) if _cmdline(p).startswith(b"ray::")]:
         assert time.monotonic() < deadline, "Ray's agents never started"
         time.sleep(0.5)
+    running = _session_processes(session)
+    subprocess.run([sys.executable, "-c", "from repotune.core.ray_setup import reap_orphaned_ray as r; r()"],
+                   check=True, timeout=60)
+    assert set(running) <= set(_session_processes(session)), "a live Ray (its raylet runs) must be left alone"
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
     time.sleep(3)  # what Ray stops by itself when its driver dies

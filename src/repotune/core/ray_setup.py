@@ -12,11 +12,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from repotune.core.processes import process_alive
-
 log = logging.getLogger("repotune")
-# a local Ray's session folder ends with the pid of the driver that started it
-SESSION = re.compile(r"/session_[0-9_-]+_(\d+)(?:/|$)")
+# a local Ray's session folder, as it appears in open file paths and command lines
+SESSION = re.compile(r"/session_[0-9_-]+_\d+(?=[/\s\x00]|$)")
 
 
 class RayConfig(BaseModel):
@@ -49,32 +47,36 @@ def ensure_ray(config: RayConfig | None) -> None:
 
 
 def reap_orphaned_ray(proc: Path = Path("/proc")) -> list[int]:
-    """Stop the Ray processes a killed driver left behind (its dashboard and runtime-env agents outlive a kill -9
-    of the driver): processes of this user whose open files lie in a local Ray session folder whose driver is
-    gone. Returns their pids. Linux only (reads /proc); elsewhere nothing to do."""
+    """Stop the Ray processes a killed driver left behind: after a kill -9 of the driver its raylet and GCS end,
+    but the dashboard and runtime-env agents (`ray::…`) live on. Stopped: this user's `ray::` processes whose open
+    files lie only in local session folders that no raylet serves any more (a cluster from `ray start` keeps its
+    raylet, so it is left alone). Returns their pids. Linux only (reads /proc); elsewhere nothing to do."""
     if not proc.is_dir():
         return []
-    reaped = []
+    served: set[str] = set()  # session folders with a live raylet
+    agents: dict[int, set[str]] = {}  # ray:: process -> the session folders of its open files
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             if entry.stat().st_uid != os.getuid():
                 continue
-            if not (entry / "cmdline").read_bytes().startswith(b"ray::"):
-                continue
-            drivers = {int(m.group(1)) for fd in (entry / "fd").iterdir()
-                       if (m := SESSION.search(os.readlink(fd)))}
+            cmdline = (entry / "cmdline").read_bytes().decode("utf-8", "replace")
+            if cmdline.startswith("ray::"):
+                agents[int(entry.name)] = {m.group(0) for fd in (entry / "fd").iterdir()
+                                           if (m := SESSION.search(os.readlink(fd)))}
+            elif "/raylet" in cmdline.split("\0", 1)[0]:
+                served |= {m.group(0) for m in SESSION.finditer(cmdline)}
         except OSError:  # the process ended meanwhile, or its files are not ours to read
             continue
-        if drivers and not any(process_alive(pid) for pid in drivers):
+    reaped = []
+    for pid, sessions in agents.items():
+        if sessions and not sessions & served:
             try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                reaped.append(int(entry.name))
+                os.kill(pid, signal.SIGKILL)
+                reaped.append(pid)
             except OSError:
                 continue
     if reaped:
         log.info("stopped %d Ray process(es) left by a killed run: %s", len(reaped), reaped)
     return reaped
-
-
