@@ -55,32 +55,30 @@ def _session_processes(session: str) -> list[int]:
 
 
 def test_ray_processes_of_a_killed_run_are_gone_after_the_next_start(tmp_path):
-    """kill -9 of a driver leaves Ray's dashboard and runtime-env agents running; the next local start stops them."""
+    """kill -9 of `repotune run` mid-analyze leaves Ray's dashboard and runtime-env agents running; the next local
+    start stops them, and leaves a live Ray alone."""
+    import glob
     import os
     import signal
     import time
 
-    driver = subprocess.Popen([sys.executable, "-c", (
-        "import time, ray\n"
-        "from repotune.core.ray_setup import RayConfig, ensure_ray\n"
-        "ensure_ray(RayConfig(num_cpus=1))\n"
-        "print(ray._private.worker._global_node.get_session_dir_path(), flush=True)\n"
-        "time.sleep(600)\n")], stdout=subprocess.PIPE, text=True)
-    session = driver.stdout.readline().strip()
-    assert session.startswith("/") and session.endswith(f"_{driver.pid}"), session
-    deadline = time.monotonic() + 60
-    while not [p for p in _session_processes(session) if _cmdline(p).startswith(b"ray::")]:
+    run = subprocess.Popen([sys.executable, "-m", "repotune", "run", "--steps", "analyze", "ray.num_cpus=1",
+                            f"store.url=file://{tmp_path}/s"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline, session = time.monotonic() + 120, ""
+    while not session or not [p for p in _session_processes(session) if _cmdline(p).startswith(b"ray::")]:
+        assert run.poll() is None, "the run ended before Ray's agents were seen"
         assert time.monotonic() < deadline, "Ray's agents never started"
-        time.sleep(0.5)
+        session = next(iter(glob.glob(f"/tmp/ray/session_*_{run.pid}")), "")  # named after the driver's pid
+        time.sleep(0.2)
     running = _session_processes(session)
     subprocess.run([sys.executable, "-c", "from repotune.core.ray_setup import reap_orphaned_ray as r; r()"],
                    check=True, timeout=60)
     assert set(running) <= set(_session_processes(session)), "a live Ray (its raylet runs) must be left alone"
-    os.kill(driver.pid, signal.SIGKILL)
-    driver.wait()
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
     time.sleep(3)  # what Ray stops by itself when its driver dies
-    left = _session_processes(session)
-    assert left, "nothing outlived the driver: this test no longer shows the problem"
+    assert _session_processes(session), "nothing outlived the driver: this test no longer shows the problem"
     subprocess.run([sys.executable, "-c", SCRIPT], check=True, timeout=180, capture_output=True)  # the next start
     deadline = time.monotonic() + 10
     while _session_processes(session) and time.monotonic() < deadline:
