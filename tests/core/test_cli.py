@@ -74,3 +74,21 @@ def test_a_store_url_without_a_bucket_is_one_line_not_a_markup_crash(tmp_path):
     assert result.returncode in (2, 3), result.stderr[-2000:]
     assert "Traceback" not in result.stderr and "MarkupError" not in result.stderr
     assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1
+
+
+@pytest.mark.parametrize("args, code, expected", [
+    (["run", "analyze.bogus[x]=1"], 2, "analyze.bogus[x]"),
+    (["run", "--steps", "nope[/x]", "store.url=file://{tmp}/s"], 4, "unknown step 'nope[/x]'"),
+    (["run", "--config", "{tmp}/missing[red].yaml"], 2, "missing[red].yaml"),
+    (["run", "--preset", "nope[/b]"], 2, "nope[/b]"),
+    (["status", "ghost[/b]", "--store", "file://{tmp}/s"], 1, "no run 'ghost[/b]'"),
+    (["run", "--steps", "analyze", "analyze.source={tmp}/gone[/x]", "store.url=file://{tmp}/s"], 4, "gone[/x]"),
+    (["run", "--steps", "analyze", "analyze.use_ray=false", "store.url=file://{tmp}/s[b]"], 0,
+     "s%5Bb%5D/runs/local/"),  # the store names itself by its file URI, where brackets are escaped
+])
+def test_brackets_in_any_user_given_value_come_back_as_written(tmp_path, args, code, expected):
+    tmp = str(tmp_path)
+    result = repotune(*(a.replace("{tmp}", tmp) for a in args), cwd=tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == code, out[-2000:]
+    assert expected.replace("{tmp}", tmp) in out.replace("\n", "") and "Traceback" not in out and "Markup" not in out
