@@ -227,7 +227,7 @@ def _store_text(root) -> dict[str, str]:
     return texts
 
 
-def test_no_object_in_the_store_holds_a_planted_secret_after_analyze_to_dataset(tmp_path):
+def test_no_object_in_the_store_holds_a_planted_secret_after_a_full_run(tmp_path):
     from repotune.config import load_config
     from repotune.runs import Runner
 
@@ -241,11 +241,12 @@ def test_no_object_in_the_store_holds_a_planted_secret_after_analyze_to_dataset(
     (source / "app" / "config.py").write_text(_planted_module())
     (source / "README.md").write_text(f"Deploy with the token {PLANTED['github_token']}.\n")
     store = tmp_path / "store"
-    config = load_config(overrides=[f"store.url=file://{store}", f"analyze.source={source}", "analyze.use_ray=false"])
-    manifest = Runner(config).run(["analyze", "label", "synthesize", "dataset"])
-    assert {s["status"] for s in manifest["steps"].values()} == {"succeeded"}
+    config = load_config(overrides=[f"store.url=file://{store}", f"analyze.source={source}", "analyze.use_ray=false",
+                                    "train.max_steps=2", "evaluate.max_examples=4", "evaluate.max_new_tokens=8"])
+    manifest = Runner(config).run()  # analyze to deploy: the adapter is served locally and answers one request
+    assert {s["status"] for s in manifest["steps"].values()} == {"succeeded"} and len(manifest["steps"]) == 7
     texts = _store_text(store)
-    assert any("/dataset/" in key for key in texts) and any("/label/" in key for key in texts)
+    assert all(any(f"/{step}/" in key for key in texts) for step in manifest["steps"])
     assert any(key.endswith(".tar.gz") for key in texts), "the step keeps a snapshot of the source"
     snapshot = next(text for key, text in texts.items() if key.endswith(".tar.gz"))
     assert "def connect(password=" in snapshot and "[REDACTED:" in snapshot
