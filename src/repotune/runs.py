@@ -3,13 +3,15 @@ outputs, counts and timings. Re-running a run skips steps whose config and input
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,19 +36,30 @@ def load_manifest(store: ObjectStore, run_id: str) -> dict[str, Any]:
     return _settle_dead_runners(get_json(store, key))
 
 
+LEASE_S = 300  # a running step's record is renewed every LEASE_S / 3; one not renewed for LEASE_S is stale
+
+
 def _this_runner() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid()}
+    return {"host": socket.gethostname(), "pid": os.getpid(), "lease_until": time.time() + LEASE_S}
 
 
 def _settle_dead_runners(manifest: dict[str, Any]) -> dict[str, Any]:
-    """A step still 'running' whose runner was a process on this host that no longer exists (killed, or its
-    last manifest write failed) reads as 'interrupted'. Runners on other hosts (KFP pods) are left as written."""
+    """A step still 'running' whose runner ended without recording an outcome (killed, or its last manifest write
+    failed) reads as 'interrupted': at once when the runner was a process on this host, and from any host (a KFP
+    pod's) when its lease ran out, i.e. nobody renewed the record for LEASE_S."""
     here = socket.gethostname()
     for record in manifest.get("steps", {}).values():
         runner = record.get("runner") or {}
-        if record.get("status") == "running" and runner.get("host") == here and not process_alive(int(runner["pid"])):
-            record.update(status="interrupted", error=f"the runner (pid {runner['pid']}) ended without recording "
-                          "an outcome (killed, or the store was unreachable at the end); rerun the step")
+        if record.get("status") != "running" or not runner:
+            continue
+        if runner.get("host") == here and not process_alive(int(runner["pid"])):
+            why = f"the runner (pid {runner['pid']}) ended"
+        elif runner.get("lease_until", float("inf")) < time.time():
+            why = f"its runner on {runner.get('host')} stopped renewing the record"
+        else:
+            continue
+        record.update(status="interrupted", error=f"{why} without recording an outcome (killed, or the store was "
+                      "unreachable at the end); rerun the step")
     return manifest
 
 
@@ -80,14 +93,39 @@ class Runner:
         self.config = config
         self.store = store or open_store(config.store)
         self.on_event = on_event or (lambda step, event, info: None)
+        self._saving = threading.Lock()
 
     @property
     def manifest(self) -> dict[str, Any]:
         return load_manifest(self.store, self.config.run_id)
 
     def _save(self, manifest: dict[str, Any]) -> None:
-        manifest["updated"] = _now()
-        put_json(self.store, manifest_key(self.config.run_id), manifest)
+        with self._saving:  # the lease renewal saves from its own thread
+            manifest["updated"] = _now()
+            put_json(self.store, manifest_key(self.config.run_id), manifest)
+
+    @contextlib.contextmanager
+    def _lease(self, record: dict[str, Any], manifest: dict[str, Any]) -> Iterator[None]:
+        """Renew the running step's lease every LEASE_S / 3 while it runs (a failed renewal is logged, not
+        fatal: the step's own outcome decides)."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(LEASE_S / 3):
+                with self._saving:
+                    record["runner"]["lease_until"] = time.time() + LEASE_S
+                try:
+                    self._save(manifest)
+                except RepotuneError as e:
+                    log.warning("could not renew the lease of the running step: %s", e)
+
+        thread = threading.Thread(target=renew, name="repotune-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def fingerprint(self, step: str, manifest: dict[str, Any]) -> tuple[str, dict[str, str]]:
         spec = step_spec(step)
@@ -144,7 +182,8 @@ class Runner:
         ctx = StepContext(config=self.config, store=self.store, step=step)
         t0 = time.perf_counter()
         try:
-            result: StepResult = step_spec(step).function()(ctx)
+            with self._lease(record, manifest):
+                result: StepResult = step_spec(step).function()(ctx)
         except BaseException as e:
             record.update(status="failed", finished=_now(), duration_s=round(time.perf_counter() - t0, 3),
                           error=str(e) if isinstance(e, RepotuneError) else f"{type(e).__name__}: {e}")

@@ -3,6 +3,7 @@ registered under fake names so the core is tested alone (the real steps have the
 
 import os
 import sys
+import time
 import types
 
 import pytest
@@ -126,8 +127,27 @@ def test_a_step_whose_runner_died_reads_as_interrupted_not_running(tmp_path):
     put_json(store, manifest_key("r"), {"run_id": "r", "steps": {
         "analyze": {"status": "running", "runner": {"host": here, "pid": dead.pid}},
         "label": {"status": "running", "runner": {"host": here, "pid": os.getpid()}},
-        "train": {"status": "running", "runner": {"host": "a-kfp-pod", "pid": dead.pid}}}})
+        "train": {"status": "running", "runner": {"host": "a-kfp-pod", "pid": 7, "lease_until": time.time() + 60}},
+        "evaluate": {"status": "running", "runner": {"host": "a-kfp-pod", "pid": 7, "lease_until": time.time() - 1}}}})
     steps = load_manifest(store, "r")["steps"]
     assert steps["analyze"]["status"] == "interrupted" and f"pid {dead.pid}" in steps["analyze"]["error"]
     assert steps["label"]["status"] == "running"  # this very process: alive
-    assert steps["train"]["status"] == "running"  # another host's runner is not judged from here
+    assert steps["train"]["status"] == "running"  # another host's runner, its lease still valid
+    assert steps["evaluate"]["status"] == "interrupted" and "on a-kfp-pod stopped renewing" in steps["evaluate"]["error"]
+
+
+def test_a_running_step_renews_its_lease(local_store, monkeypatch):
+    import repotune.runs as runs
+
+    monkeypatch.setattr(runs, "LEASE_S", 0.6)
+    seen = []
+
+    def slow_step(ctx):
+        first = get_json(ctx.store, "runs/local/manifest.json")["steps"]["analyze"]["runner"]["lease_until"]
+        time.sleep(1.0)  # five renewal periods
+        seen.append(get_json(ctx.store, "runs/local/manifest.json")["steps"]["analyze"]["runner"]["lease_until"] - first)
+        return StepResult(outputs={})
+
+    monkeypatch.setitem(sys.modules, "repotune.analyze", types.SimpleNamespace(run_step=slow_step))
+    manifest = Runner(load_config(), local_store).run(["analyze"])
+    assert manifest["steps"]["analyze"]["status"] == "succeeded" and seen[0] > 0.3
