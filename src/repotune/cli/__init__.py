@@ -235,6 +235,9 @@ def main() -> None:
     # long-running servers keep their access logs on the console; every other command routes library noise
     log_path = None if set(sys.argv[1:2]) & SERVING_COMMANDS else route_output()
     console = Console(file=terminal())
+    from repotune.core.ray_setup import reap_orphaned_ray
+
+    reap_orphaned_ray()  # what a killed run's Ray left behind goes at the next command, whichever it is (~ms)
     try:
         app()
     except RepotuneError as e:
