@@ -1,4 +1,4 @@
-"""Bad input never crashes the run and is counted with its reason; planted secrets never survive."""
+"""Bad input never crashes the run and is counted with its reason (secrets: test_secrets.py)."""
 
 import io
 import json
@@ -93,78 +93,6 @@ def test_good_tarball_and_bad_sources(tmp_path):
         resolve_source(str(tmp_path / "missing"), tmp_path / "w3", None, **LIMITS)
 
 
-# At least ten kinds of planted secrets; none may survive in any text field. Every value is generated here from
-# obviously fake filler that still has each format's shape: no real credential lives in the repository.
-FAKE = "FAKE0TEST"
-
-
-def fake(prefix: str, length: int, alphabet: str = FAKE) -> str:
-    return prefix + (alphabet * length)[:length]
-
-
-PLANTED = {
-    "aws_access_key_id": fake("AKIA", 16, "FAKE0TEST"),
-    "aws_secret_access_key": fake("", 40, "FakeSecret0Test"),
-    "github_token": fake("ghp_", 36),
-    "gitlab_token": fake("glpat-", 20),
-    "slack_token": fake("xoxb-", 24),
-    "stripe_key": fake("sk_live_", 24),
-    "google_api_key": fake("AIza", 35),
-    "openai_key": fake("sk-proj-", 32),
-    "password_assignment": "not-a-real-pass-0",
-    "url_credentials": "fakeuser:fakepass0",
-    "jwt": fake("eyJ", 12) + "." + fake("eyJ", 12) + "." + fake("", 16),
-    "private_key": "-----BEGIN RSA PRIVATE KEY-----\nFAKEKEYMATERIAL\n-----END RSA PRIVATE KEY-----",
-    "high_entropy_string": "q8Zr3Lk9Vx2Pw7Tn4Bm6Yc1Hd5Gf0Js8Ka3",
-}
-
-
-def _planted_module() -> str:
-    return f'''"""Config module. Token: {PLANTED["github_token"]}"""
-AWS_KEY = "{PLANTED["aws_access_key_id"]}"
-aws_secret_access_key = "{PLANTED["aws_secret_access_key"]}"
-GITLAB = "{PLANTED["gitlab_token"]}"
-SLACK = "{PLANTED["slack_token"]}"
-STRIPE = "{PLANTED["stripe_key"]}"
-GOOGLE = "{PLANTED["google_api_key"]}"
-OPENAI = "{PLANTED["openai_key"]}"
-DB_URL = "postgres://{PLANTED["url_credentials"]}@db:5432/app"
-JWT = "{PLANTED["jwt"]}"
-PEM = """{PLANTED["private_key"]}"""
-SALT = "{PLANTED["high_entropy_string"]}"
-
-
-def connect(password="{PLANTED["password_assignment"]}"):
-    """Connect with {PLANTED["stripe_key"]}."""
-    return open_db(DB_URL, key=AWS_KEY, password=password)
-'''
-
-
-def test_planted_secrets_do_not_survive_anywhere(tmp_path):
-    repo = analyze_repository([("app/config.py", "python", _planted_module().encode())], "leaky")
-    blob = json.dumps(repo.units)
-    for kind, secret in PLANTED.items():
-        assert secret not in blob, f"{kind} survived"
-        assert secret.split("\n")[0] not in blob
-    found = set(repo.stats["secrets_by_kind"])
-    assert len(found) >= 10, found
-
-
-def test_redaction_keeps_ordinary_code():
-    code = 'name = "perfectly_normal_identifier"\npassword = os.environ["PASSWORD"]\ncolor = "#ffffff"\n'
-    assert redact(code) == code
-
-
-def test_secret_made_by_rewriting_a_comment_is_redacted():
-    """In the file the value is no assignment (a comment marker stands between); the docstring built from the
-    comment joins the lines, which makes it one: the rewritten texts and the facts are redacted again."""
-    code = '// password =\n// "Fake0Pass0Word"\nfunction connect(url) {\n  return url;\n}\n'
-    repo = analyze_repository([("db.js", "javascript", code.encode())], "rewritten")
-    connect = next(u for u in repo.units if u["name"] == "connect")
-    assert "Fake0Pass0Word" not in connect["docstring"] and "[REDACTED:" in connect["docstring"]
-    assert "Fake0Pass0Word" not in connect["facts"]
-
-
 def test_a_symlink_loop_is_counted_not_a_crash(tmp_path):
     root = tmp_path / "repo"
     root.mkdir()
@@ -208,52 +136,6 @@ def test_a_cloned_source_is_recorded_without_its_credentials(tmp_path):
     assert (source.root / "m.py").exists() and source.name == "repo"
     assert token not in source.description and f"http://***@127.0.0.1:{server.server_port}/repo.git" in \
         source.description
-
-
-def _store_text(root) -> dict[str, str]:
-    """Every object under a file:// store as text: Parquet decoded to rows, tar.gz to its members."""
-    import pyarrow.parquet as pq
-
-    texts = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.name.endswith(".parquet"):
-            texts[str(path)] = json.dumps(pq.read_table(path).to_pylist(), default=str)
-        elif path.name.endswith(".tar.gz"):
-            with tarfile.open(path) as tar:
-                texts[str(path)] = "".join(tar.extractfile(m).read().decode("utf-8", "replace")
-                                           for m in tar.getmembers() if m.isfile())
-        else:
-            texts[str(path)] = path.read_bytes().decode("utf-8", "replace")
-    return texts
-
-
-def test_no_object_in_the_store_holds_a_planted_secret_after_a_full_run(tmp_path):
-    from repotune.config import load_config
-    from repotune.runs import Runner
-
-    import shutil
-    from importlib import resources
-
-    source = tmp_path / "leaky"  # the bundled sample (enough for three splits) and a module full of secrets
-    with resources.as_file(resources.files("repotune").joinpath("samples", "tinyshop")) as sample:
-        shutil.copytree(sample, source)
-    (source / "app").mkdir(parents=True)
-    (source / "app" / "config.py").write_text(_planted_module())
-    (source / "README.md").write_text(f"Deploy with the token {PLANTED['github_token']}.\n")
-    store = tmp_path / "store"
-    config = load_config(overrides=[f"store.url=file://{store}", f"analyze.source={source}", "analyze.use_ray=false",
-                                    "train.max_steps=2", "evaluate.max_examples=4", "evaluate.max_new_tokens=8"])
-    manifest = Runner(config).run()  # analyze to deploy: the adapter is served locally and answers one request
-    assert {s["status"] for s in manifest["steps"].values()} == {"succeeded"} and len(manifest["steps"]) == 7
-    texts = _store_text(store)
-    assert all(any(f"/{step}/" in key for key in texts) for step in manifest["steps"])
-    assert any(key.endswith(".tar.gz") for key in texts), "the step keeps a snapshot of the source"
-    snapshot = next(text for key, text in texts.items() if key.endswith(".tar.gz"))
-    assert "def connect(password=" in snapshot and "[REDACTED:" in snapshot
-    for key, text in texts.items():
-        for kind, secret in PLANTED.items():
-            assert secret.split("\n")[0] not in text, f"{kind} survived in {key}"
-
 
 
 def test_a_file_name_that_is_not_utf8_is_counted_with_its_bytes_escaped(tmp_path):

@@ -21,7 +21,7 @@ from collections import Counter
 
 from repotune.parsing.facts import DEFINED_NAME, LineStats, file_facts, io_facts, pattern_hints
 from repotune.parsing.languages import FULL_LANGUAGES, query_source
-from repotune.parsing.secrets import redact
+from repotune.parsing.secrets import SecretScanTimeout, redact
 
 MAX_NESTING = 200  # deeper than this is treated as generated/minified code, not walked further
 
@@ -377,7 +377,11 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
         return result
     # Redact before parsing: every text derived from the file (code, docstrings, facts) is then clean.
     found: Counter = Counter()
-    text = redact(text, found) or ""
+    try:
+        text = redact(text, found) or ""
+    except SecretScanTimeout:  # a text the scan could not finish may hold a secret: the file is left out
+        result.skip_reason = "secret_scan_timeout"
+        return result
     result.secrets = dict(found)
     data = result.data = text.encode("utf-8")
     line_stats = LineStats(text, language, data)
