@@ -42,12 +42,14 @@ def corpus(max_mb: float | None) -> list[tuple[str, str, bytes]]:
 def per_core(files, repeat: int) -> dict[str, float]:
     """Seconds for the whole corpus: raw parse, analyze_file, analyze_file + rows (best of `repeat` per file)."""
     from repotune.parsing.extract import _parser, analyze_file
+    from repotune.parsing.secrets import redact
     from repotune.analyze.rows import file_rows, internal_module_names
 
     parser = _parser("python")
     internal = internal_module_names([p for p, _, _ in files])
     clock = time.perf_counter
-    totals = {"parse": 0.0, "analyze_file": 0.0, "stage": 0.0}
+    totals = {"parse": 0.0, "analyze_file": 0.0, "stage": 0.0, "redact": 0.0}
+    redact("warm up")  # the secret engine compiles its rules once per process
     for index, (path, language, data) in enumerate(files):
         best = dict.fromkeys(totals, float("inf"))
         for _ in range(repeat):
@@ -58,12 +60,40 @@ def per_core(files, repeat: int) -> dict[str, float]:
             t2 = clock()
             file_rows(fa, "cpython", index, internal, 64)
             t3 = clock()
+            redact(data.decode("utf-8", "replace"))  # analyze_file leaves undecodable files out unredacted
+            t4 = clock()
             best["parse"] = min(best["parse"], t1 - t0)
             best["analyze_file"] = min(best["analyze_file"], t2 - t1)
             best["stage"] = min(best["stage"], t3 - t1)
+            best["redact"] = min(best["redact"], t4 - t3)
         for k in totals:
             totals[k] += best[k]
     return totals
+
+
+def redactions_per_mb() -> None:
+    """What the step would redact in three real repositories that hold no live credential: every finding there
+    is a loss of real code, so fewer is better at equal recall (bench/secret_engines.py has the recall)."""
+    import sys
+    from collections import Counter
+
+    from repotune.parsing.secrets import redact
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import corpora
+
+    for name in corpora.repositories():
+        texts, skipped = corpora.load(name)
+        mb = corpora.megabytes(texts)
+        counts: Counter = Counter()
+        t0 = time.process_time()
+        for _, text in texts:
+            redact(text, counts)
+        seconds = time.process_time() - t0
+        kinds = ", ".join(f"{k} {v}" for k, v in counts.most_common()) or "none"
+        print(f"redactions in {name} ({len(texts)} files, {mb:.1f} MB; lock files skipped: "
+              f"{skipped.get('lockfile', 0)}): {sum(counts.values()) / mb:.2f} per MB, {mb / seconds:.1f} MB/s "
+              f"per core; {kinds}")
 
 
 def _stage_work(chunk) -> int:
@@ -117,6 +147,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=AnalyzeConfig.model_fields["batch_size"].default,
                         help="files per Ray Data batch (default: the step's)")
     parser.add_argument("--skip-ray", action="store_true", help="only the per-core figures")
+    parser.add_argument("--redactions", action="store_true",
+                        help="also redactions per MB on three real repositories (bench/corpora.py)")
     args = parser.parse_args()
 
     files = corpus(args.max_mb)
@@ -129,6 +161,10 @@ def main() -> None:
           f"ratio to raw {s['parse'] / s['analyze_file']:.3f}")
     print(f"full analysis (analyze_file+rows):{mb / s['stage']:7.2f} MB/s per core  "
           f"ratio to raw {s['parse'] / s['stage']:.3f}  (target >= 0.4)")
+    print(f"secret redaction (in analyze_file):{mb / s['redact']:6.1f} MB/s per core  "
+          f"{100 * s['redact'] / s['stage']:.1f}% of the per-file stage")
+    if args.redactions:
+        redactions_per_mb()
 
     from repotune.analyze.repository import link
     from repotune.analyze.step import analyze_rows

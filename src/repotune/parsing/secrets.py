@@ -61,6 +61,8 @@ PLACEHOLDER = re.compile(
 VERSION = re.compile(r"^[\^~<>=v]*\d+(?:\.[\dx*]+)*(?:[-+][\w.]+)?$")  # "^4.0.0" under "js-tokens" is no secret
 IDENTIFIER_PATH = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")  # self.password, settings.API_TOKEN
 IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+PASSWORD_NAME = re.compile(r"(?i)passw|passphrase|pwd")
+WORD_RUN = re.compile(r"[A-Z]?[a-z]{3,}|[A-Z]{4,}")
 # A name that says the value is about a secret, not the secret: secretName, token_path, password_file, api_key_id
 NOT_SECRET_NAME = re.compile(r"(?i)(?:name|path|file|dir|ref|id|url|uri|type|length|len|size|count|ttl|timeout"
                              r"|expiry|expires|header|field|env|var|version|endpoint|prefix|format|mode|policy)s?$")
@@ -170,6 +172,13 @@ def _mixed_case_random(part: str) -> bool:
     return upper >= len(part) / 5 and lower >= len(part) / 5 and any(c.isdigit() for c in part) and _looks_random(part)
 
 
+def _words_without_digits(value: str) -> bool:
+    """PreTrainedTokenizerBase, embedding_rowwise, julien-c/dummy-diff-tokenizer: three quarters in word runs."""
+    if any(c.isdigit() for c in value):
+        return False
+    return sum(map(len, WORD_RUN.findall(value))) >= 0.75 * len(value)
+
+
 def _password_like(value: str) -> bool:
     """A value written without quotes or in prose that is a credential, not a word, a name, a path or a version."""
     if "://" in value or value.startswith(("/", "./", "../", "~/", "@", "-")):
@@ -214,9 +223,12 @@ def redact(text: str | None, counts: Counter | None = None) -> str | None:
         return sub
 
     def quoted(match: re.Match[str]) -> bool:
-        value = match.group("value")
-        return not (value.startswith("[REDACTED:") or PLACEHOLDER.match(value) or VERSION.match(value)
-                    or IDENTIFIER_PATH.match(value) or NOT_SECRET_NAME.search(match.group("name")))
+        value, name = match.group("value"), match.group("name")
+        if (value.startswith("[REDACTED:") or PLACEHOLDER.match(value) or VERSION.match(value)
+                or IDENTIFIER_PATH.match(value) or NOT_SECRET_NAME.search(name)):
+            return False
+        # under a token or key name (not a password's) a value of words without a digit is a name: "cls_sep"
+        return PASSWORD_NAME.match(name) is not None or not _words_without_digits(value)
 
     def unquoted(match: re.Match[str]) -> bool:
         return not NOT_SECRET_NAME.search(match.group("name")) and _password_like(match.group("value"))
