@@ -16,3 +16,9 @@ class ServeConfig(BaseModel):
     port: int = Field(8080, ge=0, le=65535, description="HTTP port (0: a free one).")
     max_prompt_tokens: int = Field(2048, ge=1, description="Longer prompts get HTTP 400.")
     max_new_tokens: int = Field(256, ge=1, description="Upper bound of max_tokens a request may ask for.")
+    max_batch_size: int = Field(8, ge=1, description="Requests generated together in one batch (dynamic batching).")
+    max_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long the first request of a batch waits for "
+                               "others to join it.")
+    max_instances: int = Field(16, ge=1, description="Instances one v1/v2 request may carry; more get HTTP 400.")
+    drain_s: float = Field(20.0, ge=0, description="On SIGTERM, how long requests in flight may finish before the "
+                           "server exits.")

@@ -1,12 +1,12 @@
 """The repotune predictor: a `kserve.Model` that loads the base model once and several LoRA adapters, and
-answers KServe's v1/v2 routes and OpenAI-compatible completions and chat (adapter chosen by model name)."""
+answers KServe's v1/v2 routes and OpenAI-compatible completions and chat (adapter chosen by model name).
+Generation happens in `engine.BatchEngine`'s thread, never on the event loop: health and readiness answer while
+it works."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from kserve.errors import InvalidInput
 
 from repotune.core.errors import ConfigError, StepError
 from repotune.serve.config import ServeConfig
+from repotune.serve.engine import BatchEngine, Job
 
 
 class RepotunePredictor(kserve.Model):
@@ -24,7 +25,7 @@ class RepotunePredictor(kserve.Model):
         self.cfg = cfg
         self.base_uri = base_model
         self.store = store
-        self.lock = threading.Lock()  # one generation at a time on this model; adapters switch per request
+        self.engine: BatchEngine | None = None  # owns the model once loaded: batches requests across adapters
         self.model: Any = None
         self.tokenizer: Any = None
 
@@ -50,6 +51,8 @@ class RepotunePredictor(kserve.Model):
                 raise StepError(f"cannot load {what} from {uri!r}: {type(e).__name__}: "
                                 f"{str(e).splitlines()[0][:300]!r}") from None
         self.model.eval()
+        self.engine = BatchEngine(self.model, self.tokenizer, set(self.cfg.adapters), self.cfg.max_batch_size,
+                                  self.cfg.max_wait_ms)
         self.ready = True
         return self.ready
 
@@ -57,73 +60,97 @@ class RepotunePredictor(kserve.Model):
     def model_names(self) -> list[str]:
         return [self.cfg.name, *self.cfg.adapters]
 
-    def _check(self, model_name: str | None, prompt_tokens: int, max_tokens: int) -> None:
+    def job(self, prompt: str, model_name: str | None, max_tokens: int, temperature: float = 0.0,
+            stop: list[str] | None = None) -> Job:
+        """A validated row for the engine; every problem is an InvalidInput (HTTP 400) with one line."""
         if model_name not in (None, *self.model_names):
             raise InvalidInput(f"unknown model {model_name!r}; served: {', '.join(self.model_names)}")
-        if prompt_tokens > self.cfg.max_prompt_tokens:
-            raise InvalidInput(f"prompt has {prompt_tokens} tokens, more than the limit {self.cfg.max_prompt_tokens}")
+        if not prompt:
+            raise InvalidInput("the prompt is empty")
         if not 1 <= max_tokens <= self.cfg.max_new_tokens:
             raise InvalidInput(f"max_tokens must be between 1 and {self.cfg.max_new_tokens}, got {max_tokens}")
+        if len(prompt) > self.cfg.max_prompt_tokens * 64:  # no tokenizer run on megabytes of text
+            raise InvalidInput(f"prompt is longer than the limit of {self.cfg.max_prompt_tokens} tokens")
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise InvalidInput("the prompt has no tokens")
+        if len(ids) > self.cfg.max_prompt_tokens:
+            raise InvalidInput(f"prompt has {len(ids)} tokens, more than the limit {self.cfg.max_prompt_tokens}")
+        adapter = model_name if model_name in self.cfg.adapters else None
+        return Job(ids=ids, adapter=adapter, max_tokens=max_tokens, temperature=temperature, stop=stop or [])
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
-        if not messages or any(not isinstance(m, dict) or "content" not in m for m in messages):
-            raise InvalidInput("messages must be a non-empty list of {role, content}")
+        if not isinstance(messages, list) or not messages or any(
+                not isinstance(m, dict) or not isinstance(m.get("content"), str)
+                or m.get("role") not in ("system", "developer", "user", "assistant") for m in messages):
+            raise InvalidInput("messages must be a non-empty list of {role, content} with a known role")
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def generate(self, prompt: str, model_name: str | None, max_tokens: int, temperature: float = 0.0,
-                 streamer: Any = None) -> dict[str, Any]:
-        import torch
+    async def run(self, job: Job) -> dict[str, Any]:
+        """The whole answer of one row (it is batched with whatever else is waiting)."""
+        events = self.engine.submit(job)
+        pieces = []
+        while True:
+            event = await events.get()
+            if event[0] == "token":
+                pieces.append(event[1])
+            elif event[0] == "done":
+                return {"text": "".join(pieces), "finish_reason": event[1], "prompt_tokens": event[2],
+                        "completion_tokens": event[3]}
+            else:
+                raise GenerationError(event[1])
 
-        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-        self._check(model_name, ids["input_ids"].shape[1], max_tokens)
-        sample = temperature > 0
-        with self.lock:
-            adapter = model_name if model_name in self.cfg.adapters else None
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                if adapter is None and self.cfg.adapters:
-                    with self.model.disable_adapter():
-                        out = self.model.generate(**ids, max_new_tokens=max_tokens, do_sample=sample,
-                                                  temperature=temperature if sample else None,
-                                                  pad_token_id=self.tokenizer.pad_token_id, streamer=streamer)
-                else:
-                    if adapter is not None and self.model.active_adapter != adapter:
-                        self.model.set_adapter(adapter)  # ~6 ms even when already active: only on a switch
-                    out = self.model.generate(**ids, max_new_tokens=max_tokens, do_sample=sample,
-                                              temperature=temperature if sample else None,
-                                              pad_token_id=self.tokenizer.pad_token_id, streamer=streamer)
-            seconds = time.perf_counter() - t0
-        new = out[0, ids["input_ids"].shape[1]:]
-        return {"text": self.tokenizer.decode(new, skip_special_tokens=True), "prompt_tokens": ids["input_ids"].shape[1],
-                "completion_tokens": int(new.shape[0]), "seconds": seconds}
+    def _instances(self, count: int) -> None:
+        if count > self.cfg.max_instances:
+            raise InvalidInput(f"{count} instances in one request; the limit is {self.cfg.max_instances}")
 
     async def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
-        """v1: {"instances": [{"prompt"|"messages", "max_tokens", "model"}]}; v2: a BYTES input named "text"."""
+        """v1: {"instances": [{"prompt"|"messages", "max_tokens", "model"}]}; v2: a BYTES input named "text".
+        All instances of a request are generated together (one batch when they fit)."""
         if isinstance(payload, dict):
             instances = payload.get("instances")
             if not isinstance(instances, list) or not instances:
                 raise InvalidInput('v1 requests need "instances": [{"prompt": ...}]')
-            outs = []
+            self._instances(len(instances))
+            jobs = []
             for inst in instances:
-                prompt = inst.get("prompt") if isinstance(inst, dict) else None
-                if prompt is None and isinstance(inst, dict) and "messages" in inst:
+                if not isinstance(inst, dict):
+                    raise InvalidInput('each instance must be an object with a "prompt" string or "messages"')
+                prompt = inst.get("prompt")
+                if prompt is None and "messages" in inst:
                     prompt = self.render_chat(inst["messages"])
                 if not isinstance(prompt, str):
                     raise InvalidInput('each instance needs a "prompt" string or "messages"')
-                result = await asyncio.to_thread(self.generate, prompt, inst.get("model"), int(inst.get("max_tokens", 64)))
-                outs.append(result["text"])
-            return {"predictions": outs}
+                model, max_tokens = inst.get("model"), inst.get("max_tokens", 64)
+                if not isinstance(model, str | None) or type(max_tokens) is not int:
+                    raise InvalidInput('"model" must be a string and "max_tokens" an integer')
+                jobs.append(self.job(prompt, model, max_tokens))
+            results = await asyncio.gather(*(self.run(j) for j in jobs))
+            return {"predictions": [r["text"] for r in results]}
         from kserve import InferOutput, InferResponse
 
         inputs = {i.name: i for i in payload.inputs}
-        if "text" not in inputs:
+        if "text" not in inputs or inputs["text"].datatype != "BYTES":
             raise InvalidInput('v2 requests need a BYTES input named "text"')
-        texts = [t.decode() if isinstance(t, bytes) else str(t) for t in inputs["text"].data]
+        data = inputs["text"].data or []
+        self._instances(len(data))
+        try:
+            texts = [t.decode() if isinstance(t, bytes) else t for t in data]
+        except UnicodeDecodeError:
+            raise InvalidInput('the "text" input is not UTF-8') from None
+        if any(not isinstance(t, str) for t in texts):
+            raise InvalidInput('the "text" input must hold strings')
         params = payload.parameters or {}
-        outs = [(await asyncio.to_thread(self.generate, t, params.get("model"), int(params.get("max_tokens", 64))))["text"]
-                for t in texts]
-        output = InferOutput(name="text", shape=[len(outs)], datatype="BYTES", data=outs)
+        model, max_tokens = params.get("model"), params.get("max_tokens", 64)
+        if not isinstance(model, str | None) or type(max_tokens) is not int:
+            raise InvalidInput('parameters "model" must be a string and "max_tokens" an integer')
+        results = await asyncio.gather(*(self.run(self.job(t, model, max_tokens)) for t in texts))
+        output = InferOutput(name="text", shape=[len(results)], datatype="BYTES", data=[r["text"] for r in results])
         return InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id or str(uuid.uuid4()))
+
+
+class GenerationError(Exception):
+    """The model failed while generating (not the request's fault): the answer is a 500 with this one line."""
 
 
 def fresh_dir() -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
+import threading
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,9 +37,14 @@ def serve(cfg: ServeConfig, base_model: str, store: Any = None) -> None:
     rest = RESTServer(FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, cfg.port,
                       workers=1, grace_period=5)
     rest.config.host = cfg.host  # kserve binds 0.0.0.0; a local server should not be reachable from outside
+    rest.config.timeout_graceful_shutdown = cfg.drain_s  # uvicorn cancels what is still running after this
 
-    def graceful(signum: int, frame: Any) -> None:  # finish requests in flight, then exit 0
+    def graceful(signum: int, frame: Any) -> None:  # finish requests in flight (at most drain_s), then exit 0
         rest._server.should_exit = True
+        # a backstop: whatever still holds the process (a generation that never returns) cannot keep it alive
+        backstop = threading.Timer(cfg.drain_s + 5, os._exit, (0,))
+        backstop.daemon = True
+        backstop.start()
 
     signal.signal(signal.SIGTERM, graceful)
     signal.signal(signal.SIGINT, graceful)
