@@ -140,6 +140,11 @@ def register_openai_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
         return JSONResponse({"object": "list", "data": [
             {"id": n, "object": "model", "created": created, "owned_by": "repotune"} for n in predictor.model_names]})
 
+    async def invalid_input(request: Request, error: InvalidInput) -> JSONResponse:
+        # kserve's own handler logs the client's mistake with a traceback: one line is enough
+        return JSONResponse({"error": str(error)}, status_code=400)
+
+    app.add_exception_handler(InvalidInput, invalid_input)
     app.add_api_route("/openai/v1/chat/completions", chat, methods=["POST"])
     app.add_api_route("/openai/v1/completions", completions, methods=["POST"])
     app.add_api_route("/openai/v1/models", models, methods=["GET"])
