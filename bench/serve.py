@@ -189,7 +189,8 @@ def predictor_has_device_flag() -> bool:
     return "--device" in out.stdout
 
 
-def start_server(folder: Path, device: str, log: Path) -> tuple[subprocess.Popen, str, float]:
+def start_server(folder: Path, device: str, log: Path, serve_fields: dict | None = None
+                 ) -> tuple[subprocess.Popen, str, float]:
     import httpx
 
     with socket.socket() as s:
@@ -197,6 +198,9 @@ def start_server(folder: Path, device: str, log: Path) -> tuple[subprocess.Popen
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "repotune.serve", "--base", str(folder / "base"), "--adapter",
            f"docs={folder / 'docs'}", "--adapter", f"tags={folder / 'tags'}", "--port", str(port)]
+    if serve_fields:
+        (folder / "serve.json").write_text(json.dumps(serve_fields))
+        cmd += ["--serve-config", str(folder / "serve.json")]
     if device != "cpu":
         cmd += ["--device", device]
     t0 = time.perf_counter()
@@ -238,6 +242,51 @@ def request(client, url: str, route: str, prompt: str, model: str, new_tokens: i
     return {"seconds": seconds, "tokens": tokens}
 
 
+def concurrent_load(url: str, texts: list[str], args: argparse.Namespace) -> list[dict]:
+    """C clients at once through the openai SDK, each streaming its requests one after another, models cycling
+    docs, tags, base: aggregate new tokens per second over the wall time, latency and time to the first token."""
+    import threading
+
+    import openai
+
+    rows = []
+    for clients in [int(c) for c in args.clients.split(",") if c.strip()]:
+        per_client = max(2, args.load_requests // clients)
+        records: list[dict] = []
+        lock = threading.Lock()
+
+        def client_loop(index: int) -> None:
+            sdk = openai.OpenAI(base_url=f"{url}/openai/v1", api_key="unused", max_retries=0, timeout=600)
+            for k in range(per_client):
+                model = ("docs", "tags", "repotune")[(index + k) % 3]
+                t0 = time.perf_counter()
+                first, tokens = None, 0
+                stream = sdk.completions.create(model=model, prompt=texts[(index + k) % len(texts)], stream=True,
+                                                max_tokens=args.new_tokens, stream_options={"include_usage": True})
+                for chunk in stream:
+                    if chunk.choices and chunk.choices[0].text and first is None:
+                        first = time.perf_counter() - t0
+                    if chunk.usage:
+                        tokens = chunk.usage.completion_tokens
+                with lock:
+                    records.append({"seconds": time.perf_counter() - t0, "ttft": first or 0.0, "tokens": tokens})
+
+        threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        seconds = sorted(r["seconds"] for r in records)
+        ttft = sorted(r["ttft"] for r in records)
+        rank = max(0, -(-95 * len(seconds) // 100) - 1)
+        rows.append({"clients": clients, "requests": len(records), "tokens_per_s": sum(r["tokens"] for r in records) / wall,
+                     "p50_ms": 1000 * statistics.median(seconds), "p95_ms": 1000 * seconds[rank],
+                     "ttft_p50_ms": 1000 * statistics.median(ttft), "ttft_p95_ms": 1000 * ttft[rank]})
+    return rows
+
+
 # --- figures -------------------------------------------------------------------------------------------------------
 
 def figures(runs: list[dict]) -> dict[str, float]:
@@ -268,7 +317,8 @@ def run(args: argparse.Namespace) -> dict:
         bare = Bare(folder, args.device, folder / "bare.log")
         import httpx
 
-        proc, url, ready_s = start_server(folder, server_device, folder / "server.log")
+        proc, url, ready_s = start_server(folder, server_device, folder / "server.log",
+                                          {"mixed_adapters": False} if args.grouped else None)
         results: dict[str, list[dict]] = {k: [] for k in ["bare", "bare chat", *routes, "same", "switch"]}
         try:
             with httpx.Client(timeout=600) as client:
@@ -310,6 +360,7 @@ def run(args: argparse.Namespace) -> dict:
                 results["completions"] = results["same"]
                 set_adapter = bare.call(op="set_adapter", n=200)
                 prompt_tokens = statistics.mean(r["prompt_tokens"] for r in results["bare"])
+            load = concurrent_load(url, texts[args.warmup:], args) if args.clients else []
         finally:
             proc.terminate()
             try:
@@ -348,7 +399,7 @@ def run(args: argparse.Namespace) -> dict:
             "new_tokens": args.new_tokens, "build_s": build_s, "server_ready_s": ready_s, "rows": rows,
             "overhead": overhead, "target": TARGET, "switch": switch, "note": note,
             "server_log_lines": len(server_log.splitlines()), "bare_threads": bare.info["threads"],
-            "other_load_cores": others, "cores": os.cpu_count(),
+            "other_load_cores": others, "cores": os.cpu_count(), "load": load, "grouped": args.grouped,
             "raw_ms": {k: [round(1000 * x["seconds"], 2) for x in v] for k, v in results.items()}}
 
 
@@ -379,6 +430,16 @@ def report(r: dict) -> None:
           + (" (timings are noisy; rerun on a quiet machine)" if r["other_load_cores"] > 0.2 else ""))
     if r["note"]:
         print(f"note: {r['note']}")
+    if r["load"]:
+        one = r["load"][0]["tokens_per_s"]
+        how = "one adapter per batch" if r.get("grouped") else "adapters mixed in a batch"
+        print(f"\nconcurrent streaming clients (openai SDK; docs, tags and the base in turn), batched by the predictor "
+              f"({how}):")
+        print("| clients | requests | tokens/s | x one client | p50 ms | p95 ms | TTFT p50 ms | TTFT p95 ms |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for row in r["load"]:
+            print(f"| {row['clients']} | {row['requests']} | {row['tokens_per_s']:.1f} | {row['tokens_per_s'] / one:.2f} | "
+                  f"{row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['ttft_p50_ms']:.0f} | {row['ttft_p95_ms']:.0f} |")
 
 
 def main() -> int:
@@ -397,6 +458,12 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (bare side; the predictor where it can)")
     parser.add_argument("--json", default=None, help="also write the figures to this file "
                         "(e.g. bench/results/serve.json)")
+    parser.add_argument("--clients", default="1,4,16", help="concurrent-client levels of the load section "
+                        "(empty: skip it)")
+    parser.add_argument("--load-requests", type=int, default=32, help="requests per level (split over its clients, "
+                        "at least 2 each)")
+    parser.add_argument("--grouped", action="store_true", help="serve.mixed_adapters=false: one adapter per batch "
+                        "(default: rows of different adapters share a batch)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -216,12 +216,12 @@ def test_concurrent_rows_for_different_adapters_share_a_batch_and_answer_as_alon
 
     async def compare():
         alone = [await predictor.run(predictor.job(p, m, 10)) for p, m in zip(prompts, models, strict=True)]
-        before = predictor.engine.batches
+        before = predictor.batcher.batches
         together = await asyncio.gather(*(predictor.run(predictor.job(p, m, 10)) for p, m in zip(prompts, models)))
-        return alone, together, predictor.engine.batches - before
+        return alone, together, predictor.batcher.batches - before
 
     alone, together, batches = asyncio.run(compare())
-    predictor.engine.close()
+    predictor.batcher.close()
     assert batches == 1
     assert [r["text"] for r in together] == [r["text"] for r in alone]
     assert len({r["text"] for r in alone}) >= 3, "base and adapters answer differently"

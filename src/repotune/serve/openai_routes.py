@@ -74,7 +74,7 @@ def register_openai_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
                 return {"index": 0, "delta": delta, "finish_reason": finish_reason}
             return {"index": 0, "text": text or "", "finish_reason": finish_reason}
 
-        events = predictor.engine.submit(job)
+        events = predictor.batcher.submit(job)
 
         async def body():
             if chat:

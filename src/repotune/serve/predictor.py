@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,40 +26,102 @@ class RepotunePredictor(kserve.Model):
         self.cfg = cfg
         self.base_uri = base_model
         self.store = store
-        self.engine: BatchEngine | None = None  # owns the model once loaded: batches requests across adapters
+        self.batcher: BatchEngine | None = None  # (not `engine`: kserve reads that name) owns the model once loaded: batches requests across adapters
         self.model: Any = None
         self.tokenizer: Any = None
+        self.adapters: dict[str, str] = {}  # name -> URI of every adapter held now
+        self.last_used: dict[str, float] = {}
+        self.repository: Any = None  # kserve's model repository: adapters appear there under their names
 
     def load(self) -> bool:
         """The base model, then each adapter; a missing or unreadable adapter is a one-line error naming it."""
-        from peft import PeftModel
-
-        from repotune.models import load_base_model, resolve_base_model
+        from repotune.models import load_base_model
 
         base, self.tokenizer = load_base_model(self.base_uri, self.store)
         self.model = base
-        for i, (name, uri) in enumerate(self.cfg.adapters.items()):
-            what = f"adapter {name!r}"
-            path = Path(resolve_base_model(uri, self.store, what=what))
-            if not (path / "adapter_config.json").is_file():
-                raise ConfigError(f"{what} {uri!r}: no adapter_config.json there (not a peft adapter folder)")
-            try:
-                if i == 0:
-                    self.model = PeftModel.from_pretrained(base, str(path), adapter_name=name)
-                else:
-                    self.model.load_adapter(str(path), adapter_name=name)
-            except (OSError, ValueError, UnicodeError) as e:  # unreadable or mismatched files, undecodable paths
-                raise StepError(f"cannot load {what} from {uri!r}: {type(e).__name__}: "
-                                f"{str(e).splitlines()[0][:300]!r}") from None
+        for name, uri in self.cfg.adapters.items():
+            self._attach(name, uri, self._adapter_folder(name, uri))
         self.model.eval()
-        self.engine = BatchEngine(self.model, self.tokenizer, set(self.cfg.adapters), self.cfg.max_batch_size,
-                                  self.cfg.max_wait_ms)
+        self.batcher = BatchEngine(self.model, self.tokenizer, set(self.adapters), self.cfg.max_batch_size,
+                                  self.cfg.max_wait_ms, self.cfg.mixed_adapters)
         self.ready = True
         return self.ready
 
+    def _adapter_folder(self, name: str, uri: str) -> Path:
+        from repotune.models import resolve_base_model
+
+        what = f"adapter {name!r}"
+        path = Path(resolve_base_model(uri, self.store, what=what))
+        if not (path / "adapter_config.json").is_file():
+            raise ConfigError(f"{what} {uri!r}: no adapter_config.json there (not a peft adapter folder)")
+        return path
+
+    def _attach(self, name: str, uri: str, path: Path) -> None:
+        """Add a LoRA adapter to the model (at start, or on the generation thread between batches)."""
+        from peft import PeftModel
+
+        try:
+            if not isinstance(self.model, PeftModel):
+                self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
+            else:
+                self.model.load_adapter(str(path), adapter_name=name)
+        except (OSError, ValueError, UnicodeError, KeyError, RuntimeError) as e:  # unreadable or mismatched files
+            raise StepError(f"cannot load adapter {name!r} from {uri!r}: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:300] if str(e) else ''!r}") from None
+        self.model.eval()
+        self.adapters[name] = uri
+        self.last_used[name] = time.monotonic()
+        if self.batcher is not None:
+            self.batcher.model = self.model
+            self.batcher.adapters.add(name)
+
+    def _detach(self, name: str) -> None:
+        """Remove an adapter (on the generation thread); the last one leaves the plain base model."""
+        if len(self.adapters) == 1:
+            self.model = self.model.unload()  # the base model without LoRA layers
+        else:
+            self.model.delete_adapter(name)
+        del self.adapters[name]
+        self.last_used.pop(name, None)
+        self.batcher.model = self.model
+        self.batcher.adapters.discard(name)
+
+    def _publish(self, loaded: str | None, unloaded: list[str]) -> None:
+        if self.repository is None:
+            return
+        for name in unloaded:
+            self.repository.models.pop(name, None)
+        if loaded:
+            self.repository.update(AdapterModel(self, loaded))
+
+    async def load_adapter(self, name: str, uri: str) -> list[str]:
+        """Load an adapter while serving; returns the adapters unloaded to make room (least recently used)."""
+        if name == self.cfg.name or name in self.adapters:
+            raise InvalidInput(f"a model named {name!r} is already served")
+        path = await asyncio.to_thread(self._adapter_folder, name, uri)
+
+        def attach() -> list[str]:
+            evicted = []
+            while len(self.adapters) >= self.cfg.max_adapters:
+                oldest = min(self.adapters, key=lambda n: self.last_used.get(n, 0.0))
+                self._detach(oldest)
+                evicted.append(oldest)
+            self._attach(name, uri, path)
+            return evicted
+
+        evicted = await self.batcher.call(attach)
+        self._publish(name, evicted)
+        return evicted
+
+    async def unload_adapter(self, name: str) -> None:
+        if name not in self.adapters:
+            raise KeyError(name)
+        await self.batcher.call(lambda: self._detach(name))
+        self._publish(None, [name])
+
     @property
     def model_names(self) -> list[str]:
-        return [self.cfg.name, *self.cfg.adapters]
+        return [self.cfg.name, *self.adapters]
 
     def job(self, prompt: str, model_name: str | None, max_tokens: int, temperature: float = 0.0,
             stop: list[str] | None = None) -> Job:
@@ -76,7 +139,9 @@ class RepotunePredictor(kserve.Model):
             raise InvalidInput("the prompt has no tokens")
         if len(ids) > self.cfg.max_prompt_tokens:
             raise InvalidInput(f"prompt has {len(ids)} tokens, more than the limit {self.cfg.max_prompt_tokens}")
-        adapter = model_name if model_name in self.cfg.adapters else None
+        adapter = model_name if model_name in self.adapters else None
+        if adapter:
+            self.last_used[adapter] = time.monotonic()
         return Job(ids=ids, adapter=adapter, max_tokens=max_tokens, temperature=temperature, stop=stop or [])
 
     def render_chat(self, messages: list[dict[str, str]]) -> str:
@@ -88,7 +153,7 @@ class RepotunePredictor(kserve.Model):
 
     async def run(self, job: Job) -> dict[str, Any]:
         """The whole answer of one row (it is batched with whatever else is waiting)."""
-        events = self.engine.submit(job)
+        events = self.batcher.submit(job)
         pieces = []
         while True:
             event = await events.get()
@@ -104,9 +169,11 @@ class RepotunePredictor(kserve.Model):
         if count > self.cfg.max_instances:
             raise InvalidInput(f"{count} instances in one request; the limit is {self.cfg.max_instances}")
 
-    async def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+    async def predict(self, payload: Any, headers: dict[str, str] | None = None, default_model: str | None = None
+                      ) -> Any:
         """v1: {"instances": [{"prompt"|"messages", "max_tokens", "model"}]}; v2: a BYTES input named "text".
-        All instances of a request are generated together (one batch when they fit)."""
+        All instances of a request are generated together (one batch when they fit). default_model: the adapter
+        whose route (/v1/models/<adapter>:predict) the request came by."""
         if isinstance(payload, dict):
             instances = payload.get("instances")
             if not isinstance(instances, list) or not instances:
@@ -121,7 +188,7 @@ class RepotunePredictor(kserve.Model):
                     prompt = self.render_chat(inst["messages"])
                 if not isinstance(prompt, str):
                     raise InvalidInput('each instance needs a "prompt" string or "messages"')
-                model, max_tokens = inst.get("model"), inst.get("max_tokens", 64)
+                model, max_tokens = inst.get("model", default_model), inst.get("max_tokens", 64)
                 if not isinstance(model, str | None) or type(max_tokens) is not int:
                     raise InvalidInput('"model" must be a string and "max_tokens" an integer')
                 jobs.append(self.job(prompt, model, max_tokens))
@@ -141,12 +208,25 @@ class RepotunePredictor(kserve.Model):
         if any(not isinstance(t, str) for t in texts):
             raise InvalidInput('the "text" input must hold strings')
         params = payload.parameters or {}
-        model, max_tokens = params.get("model"), params.get("max_tokens", 64)
+        model, max_tokens = params.get("model", default_model), params.get("max_tokens", 64)
         if not isinstance(model, str | None) or type(max_tokens) is not int:
             raise InvalidInput('parameters "model" must be a string and "max_tokens" an integer')
         results = await asyncio.gather(*(self.run(self.job(t, model, max_tokens)) for t in texts))
         output = InferOutput(name="text", shape=[len(results)], datatype="BYTES", data=[r["text"] for r in results])
         return InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id or str(uuid.uuid4()))
+
+
+class AdapterModel(kserve.Model):
+    """An adapter under its own name in kserve's repository: listed by /v1/models, ready on
+    /v2/models/<name>/ready, and its v1/v2 routes answer with that adapter."""
+
+    def __init__(self, predictor: RepotunePredictor, name: str):
+        super().__init__(name)
+        self.predictor = predictor
+        self.ready = True
+
+    async def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        return await self.predictor.predict(payload, headers, default_model=self.name)
 
 
 class GenerationError(Exception):

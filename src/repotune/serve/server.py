@@ -27,13 +27,22 @@ def serve(cfg: ServeConfig, base_model: str, store: Any = None) -> None:
     from kserve.model_server import FASTAPI_APP_IMPORT_STRING
     from kserve.protocol.rest.server import RESTServer
 
+    from repotune.serve.admin_routes import register_admin_routes
     from repotune.serve.openai_routes import register_openai_routes
 
+    if store is None and cfg.store_url:
+        from repotune.core.store import open_store
+
+        store = open_store(cfg.store_url)
     predictor = RepotunePredictor(cfg, base_model, store)
     predictor.load()
     server = ModelServer(http_port=cfg.port, enable_grpc=False, workers=1)
     server.register_model(predictor)
+    predictor.repository = server.registered_models  # each adapter under its own name too (/v1/models, ready)
+    for name in predictor.adapters:
+        predictor._publish(name, [])
     register_openai_routes(kserve.model_server.app, predictor)
+    register_admin_routes(kserve.model_server.app, predictor)
     rest = RESTServer(FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, cfg.port,
                       workers=1, grace_period=5)
     rest.config.host = cfg.host  # kserve binds 0.0.0.0; a local server should not be reachable from outside
@@ -61,11 +70,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
+    parser.add_argument("--store-url", help="the run store for store: adapter URIs (file://DIR or s3://bucket/prefix)")
     args = parser.parse_args(argv)
     fields = json.loads(args.serve_config.read_text()) if args.serve_config else {}
     if args.adapter:
         fields["adapters"] = dict(a.split("=", 1) for a in args.adapter)
-    fields.update({k: v for k, v in (("name", args.name), ("host", args.host), ("port", args.port)) if v is not None})
+    fields.update({k: v for k, v in (("name", args.name), ("host", args.host), ("port", args.port),
+                                                   ("store_url", args.store_url)) if v is not None})
     cfg = ServeConfig.model_validate(fields)
     base = args.base or cfg.base_model
     if not base:
