@@ -242,6 +242,24 @@ def request(client, url: str, route: str, prompt: str, model: str, new_tokens: i
     return {"seconds": seconds, "tokens": tokens}
 
 
+def load_unload_times(url: str, folder: Path, rounds: int = 3) -> dict:
+    """Seconds to load an adapter while serving (POST /v1/load_lora_adapter, a local folder here) and to unload it."""
+    import httpx
+
+    loads, unloads = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        r = httpx.post(f"{url}/v1/load_lora_adapter", timeout=300,
+                       json={"lora_name": "extra", "lora_path": str(folder / "docs")})
+        loads.append(time.perf_counter() - t0)
+        if r.status_code != 200:
+            raise SystemExit(f"load_lora_adapter: HTTP {r.status_code}: {r.text[:300]}")
+        t0 = time.perf_counter()
+        httpx.post(f"{url}/v1/unload_lora_adapter", json={"lora_name": "extra"}, timeout=300).raise_for_status()
+        unloads.append(time.perf_counter() - t0)
+    return {"load_ms": 1000 * statistics.median(loads), "unload_ms": 1000 * statistics.median(unloads), "n": rounds}
+
+
 def concurrent_load(url: str, texts: list[str], args: argparse.Namespace) -> list[dict]:
     """C clients at once through the openai SDK, each streaming its requests one after another, models cycling
     docs, tags, base: aggregate new tokens per second over the wall time, latency and time to the first token."""
@@ -318,7 +336,7 @@ def run(args: argparse.Namespace) -> dict:
         import httpx
 
         proc, url, ready_s = start_server(folder, server_device, folder / "server.log",
-                                          {"mixed_adapters": False} if args.grouped else None)
+                                          {"mixed_adapters": not args.grouped, "adapter_prefixes": [f"{folder}/"]})
         results: dict[str, list[dict]] = {k: [] for k in ["bare", "bare chat", *routes, "same", "switch"]}
         try:
             with httpx.Client(timeout=600) as client:
@@ -361,6 +379,7 @@ def run(args: argparse.Namespace) -> dict:
                 set_adapter = bare.call(op="set_adapter", n=200)
                 prompt_tokens = statistics.mean(r["prompt_tokens"] for r in results["bare"])
             load = concurrent_load(url, texts[args.warmup:], args) if args.clients else []
+            adapter_admin = load_unload_times(url, folder)
         finally:
             proc.terminate()
             try:
@@ -400,6 +419,7 @@ def run(args: argparse.Namespace) -> dict:
             "overhead": overhead, "target": TARGET, "switch": switch, "note": note,
             "server_log_lines": len(server_log.splitlines()), "bare_threads": bare.info["threads"],
             "other_load_cores": others, "cores": os.cpu_count(), "load": load, "grouped": args.grouped,
+            "adapter_admin": adapter_admin,
             "raw_ms": {k: [round(1000 * x["seconds"], 2) for x in v] for k, v in results.items()}}
 
 
@@ -430,6 +450,9 @@ def report(r: dict) -> None:
           + (" (timings are noisy; rerun on a quiet machine)" if r["other_load_cores"] > 0.2 else ""))
     if r["note"]:
         print(f"note: {r['note']}")
+    a = r["adapter_admin"]
+    print(f"adapter at run time: load {a['load_ms']:.0f} ms, unload {a['unload_ms']:.0f} ms (median of {a['n']}; "
+          f"POST /v1/load_lora_adapter from a local folder, then /v1/unload_lora_adapter)")
     if r["load"]:
         one = r["load"][0]["tokens_per_s"]
         how = "one adapter per batch" if r.get("grouped") else "adapters mixed in a batch"
