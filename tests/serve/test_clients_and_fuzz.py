@@ -135,6 +135,11 @@ def _hostile_requests(seed: int = 0) -> list[tuple[str, str, dict[str, str], byt
                    [{"name": "other", "shape": [1], "datatype": "BYTES", "data": ["x"]}]):
         out.append(("POST", v2, json_type, json.dumps({"inputs": inputs}).encode()))
     out.append(("POST", v2, json_type, b"{not json"))
+    for body in ({}, {"lora_name": "../x", "lora_path": "store:runs/x"}, {"lora_name": "a", "lora_path": "/etc/passwd"},
+                 {"lora_name": "a", "lora_path": "store:runs/nothing"}, {"lora_name": 5}, {"lora_name": "a" * 100},
+                 {"lora_name": "a", "lora_path": "store:runs/../../etc"}, {"lora_name": "never-loaded", "lora_path": ""}):
+        for route in ("/v1/load_lora_adapter", "/v1/unload_lora_adapter"):
+            out.append(("POST", route, json_type, json.dumps(body).encode()))
     for path in ("/v1/models/nope:predict", "/v2/models/nope/ready", "/openai/v1/nothing", "/../../etc/passwd"):
         out.append(("GET", path, {}, b""))
     rng.shuffle(out)

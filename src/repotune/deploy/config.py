@@ -12,10 +12,15 @@ class DeployConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["local", "kserve"] = Field(
+    mode: Literal["local", "kserve", "hot"] = Field(
         "local", description="'local': start the predictor on this machine with the trained adapter, send a smoke "
         "request, report. 'kserve': create or update the adapter's InferenceService through the Kubernetes API "
-        "(an update goes out as a canary, is smoke-tested, then promoted; a failure rolls back).")
+        "(an update goes out as a canary, is smoke-tested, then promoted; a failure rolls back). 'hot': add the "
+        "adapter to a running repotune predictor (predictor_url, local or an InferenceService's URL) through "
+        "/v1/load_lora_adapter, smoke-test it, and unload it again if the smoke request fails.")
+    predictor_url: str | None = Field(None, description="hot: base URL of the running predictor (http://host:port).")
+    admin_token_env: str | None = Field(None, description="hot: environment variable with the predictor's admin "
+                                        "bearer token (its serve.admin_token_env).")
     adapter_name: str = Field("repotune-lora", description="Model name the adapter is served under.")
     keep_serving: bool = Field(False, description="Leave the local server running after the smoke request.")
     ready_timeout_s: float = Field(300.0, gt=0, description="How long to wait for the predictor to be ready.")

@@ -1,6 +1,7 @@
 """The deploy step. Local mode: serve the trained adapter with the repotune predictor on 127.0.0.1, wait for
 readiness, send one chat request through the OpenAI route, and report the endpoint. KServe mode: roll the
-adapter out as an InferenceService (repotune.deploy.rollout)."""
+adapter out as an InferenceService (repotune.deploy.rollout). Hot mode: add the adapter to a predictor that is
+already serving (local or KServe: the same route through the InferenceService URL), smoke it, unload on failure."""
 
 from __future__ import annotations
 
@@ -72,7 +73,59 @@ def run_kserve(ctx: StepContext, api: Any = None) -> StepResult:
                               f"(model {model}); smoke answer: {done.smoke['answer'][:80]!r}")
 
 
+def run_hot(ctx: StepContext) -> StepResult:
+    """Add this run's adapter to a running predictor under a name of its own (<adapter_name>-<run id>), so the
+    adapter it serves now stays untouched; a failed smoke request unloads the new one again."""
+    cfg = ctx.config.deploy
+    if not cfg.predictor_url:
+        raise StepError("deploy.mode=hot needs deploy.predictor_url: the running predictor's base URL")
+    url = cfg.predictor_url.rstrip("/")
+    headers = {}
+    if cfg.admin_token_env:
+        token = os.environ.get(cfg.admin_token_env)
+        if not token:
+            raise StepError(f"deploy.admin_token_env names {cfg.admin_token_env}, which is not set")
+        headers["authorization"] = f"Bearer {token}"
+    name = f"{cfg.adapter_name}-{ctx.run_id}"
+    path = cfg.storage_uri or f"store:{ctx.input_key('train', 'adapter')}"
+    try:
+        t0 = time.perf_counter()
+        loaded = httpx.post(f"{url}/v1/load_lora_adapter", headers=headers, timeout=cfg.ready_timeout_s,
+                            json={"lora_name": name, "lora_path": path})
+        load_s = time.perf_counter() - t0
+        if loaded.status_code != 200:
+            raise StepError(f"deploy: the predictor refused to load {name!r} from {path!r}: HTTP "
+                            f"{loaded.status_code}: {loaded.text[:300]}")
+        try:
+            smoke = _smoke(url, name, cfg.smoke_prompt, 32)
+        except StepError:
+            httpx.post(f"{url}/v1/unload_lora_adapter", headers=headers, timeout=60, json={"lora_name": name})
+            raise
+    except httpx.HTTPError as e:
+        raise StepError(f"deploy: the predictor at {url} did not answer: {type(e).__name__}") from None
+    report = {"mode": "hot", "url": f"{url}/openai/v1", "model": name, "adapter_path": path,
+              "load_seconds": round(load_s, 3), "load_answer": loaded.text[:300], "smoke": smoke}
+    put_json(ctx.store, ctx.key("deploy.json"), report)
+    return StepResult(outputs={"deploy": ctx.key("deploy.json")}, counts={"smoke_requests": 1},
+                      metrics={"smoke_seconds": smoke["seconds"], "load_seconds": load_s},
+                      summary=f"  added {name} to the predictor at {url} in {load_s:.1f} s; smoke answer: "
+                              f"{smoke['answer'][:80]!r}")
+
+
+def _smoke(url: str, model: str, prompt: str, max_tokens: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    response = httpx.post(f"{url}/openai/v1/chat/completions", timeout=120, json={
+        "model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}]})
+    if response.status_code != 200:
+        raise StepError(f"deploy: the smoke request failed with HTTP {response.status_code}: {response.text[:300]}")
+    answer = response.json()
+    return {"status": response.status_code, "seconds": round(time.perf_counter() - t0, 3),
+            "answer": answer["choices"][0]["message"]["content"], "usage": answer["usage"]}
+
+
 def run_step(ctx: StepContext) -> StepResult:
+    if ctx.config.deploy.mode == "hot":
+        return run_hot(ctx)
     if ctx.config.deploy.mode == "kserve":
         return run_kserve(ctx)
     cfg, serve = ctx.config.deploy, ctx.config.serve
@@ -102,15 +155,7 @@ def run_step(ctx: StepContext) -> StepResult:
             if time.monotonic() > deadline:
                 raise StepError(f"deploy: the predictor was not ready after {cfg.ready_timeout_s:.0f}s")
             time.sleep(0.5)
-        t0 = time.perf_counter()
-        response = httpx.post(f"{url}/openai/v1/chat/completions", timeout=120, json={
-            "model": cfg.adapter_name, "max_tokens": min(32, serve.max_new_tokens),
-            "messages": [{"role": "user", "content": cfg.smoke_prompt}]})
-        if response.status_code != 200:
-            raise StepError(f"deploy: the smoke request failed with HTTP {response.status_code}: {response.text[:300]}")
-        answer = response.json()
-        smoke = {"status": response.status_code, "seconds": round(time.perf_counter() - t0, 3),
-                 "answer": answer["choices"][0]["message"]["content"], "usage": answer["usage"]}
+        smoke = _smoke(url, cfg.adapter_name, cfg.smoke_prompt, min(32, serve.max_new_tokens))
     finally:
         if not cfg.keep_serving:
             proc.terminate()
