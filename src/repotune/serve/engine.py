@@ -124,7 +124,8 @@ class BatchEngine:
         self.mixed_adapters = mixed_adapters  # False: a batch holds rows of one adapter (or the base) only
         self.max_batch_size, self.max_wait_s = max_batch_size, max_wait_ms / 1000
         self.waiting: queue.Queue[Job | Control | None] = queue.Queue()
-        self.last_rows = 1  # rows of the last batch: how many requests the next one may expect
+        self.last_rows = 1  # rows of the last batch, and when it ended: who may come back for the next one
+        self.last_end = 0.0
         self.batches = 0  # generate calls, and rows in them: the batching a bench or test can see
         self.rows = 0
         self.thread = threading.Thread(target=self._work, name="repotune-generate", daemon=True)
@@ -169,29 +170,38 @@ class BatchEngine:
             if isinstance(first, Control):
                 self._control(first)
                 continue
-            # Under concurrent load the clients of the last batch come back together: wait (up to WAVE_WAIT_S) until
-            # as many rows are here as that batch had, so one wave is not cut into a small batch and a queue
-            # waiting behind it. A lone client (last batch: one row) waits only max_wait_ms.
-            expected = min(self.max_batch_size, max(1, self.last_rows))
-            wait_s = self.max_wait_s if expected <= 1 else max(self.max_wait_s, WAVE_WAIT_S)
-            batch, deadline = [first], time.perf_counter() + wait_s
-            while len(batch) < self.max_batch_size:
-                try:
-                    left = deadline - time.perf_counter() if len(batch) < expected else 0.0
-                    job = self.waiting.get(timeout=left) if left > 0 else self.waiting.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    self.waiting.put(None)
-                    break
-                if isinstance(job, Control):  # after this batch, before any later one
-                    pending.insert(0, job)
-                    break
-                if job.temperature == first.temperature and (self.mixed_adapters or job.adapter == first.adapter):
-                    batch.append(job)
-                else:  # other sampling settings: the next batch
-                    pending.append(job)
+            batch = [first]
+            open_ = self._collect(batch, pending, first, time.perf_counter() + self.max_wait_s, self.max_batch_size)
+            # Under concurrent load the clients of the last batch come back together, a few ms after it ended,
+            # while others may have queued up during it: wait (up to WAVE_WAIT_S) for both, so clients do not
+            # settle into two half-size batches that take turns. A lone client (it is the one coming back, and
+            # nobody queued meanwhile) does not wait.
+            queued_meanwhile = sum(job.enqueued < self.last_end for job in batch)
+            expected = min(self.max_batch_size, queued_meanwhile + self.last_rows)
+            if open_ and len(batch) < expected:
+                self._collect(batch, pending, first, time.perf_counter() + WAVE_WAIT_S, expected)
             self._generate(batch)
+
+    def _collect(self, batch: list[Job], pending: list, first: Job, deadline: float, size: int) -> bool:
+        """Add waiting rows that may share first's batch until size or the deadline; False: stop gathering
+        (shutting down, or a control action must run after this batch)."""
+        while len(batch) < size:
+            try:
+                left = deadline - time.perf_counter()
+                job = self.waiting.get(timeout=left) if left > 0 else self.waiting.get_nowait()
+            except queue.Empty:
+                return True
+            if job is None:
+                self.waiting.put(None)
+                return False
+            if isinstance(job, Control):  # after this batch, before any later one
+                pending.insert(0, job)
+                return False
+            if job.temperature == first.temperature and (self.mixed_adapters or job.adapter == first.adapter):
+                batch.append(job)
+            else:  # other sampling settings: the next batch
+                pending.append(job)
+        return True
 
     def _generate(self, jobs: list[Job]) -> None:
         import torch
@@ -242,3 +252,4 @@ class BatchEngine:
         for job in jobs:  # generate stopped (all rows done, or the longest max_tokens reached)
             if job.finish_reason is None:
                 rows._finish(job, "length", rows._text(job))
+        self.last_end = time.perf_counter()
