@@ -2,12 +2,6 @@
 smoke request unloads it again and leaves what was served untouched."""
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
@@ -17,7 +11,7 @@ from repotune.core.errors import StepError
 from repotune.core.step import StepContext
 from repotune.core.store import open_store
 from repotune.deploy.step import run_step
-from tests.serve.conftest import make_adapter
+from tests.serve.conftest import make_adapter, predictor
 
 
 @pytest.fixture(scope="module")
@@ -27,24 +21,8 @@ def running(tmp_path_factory):
     for run, seed in (("r1", 1), ("r3", 3)):
         make_adapter(store / "runs" / run / "train" / "adapter", seed)
     (tmp / "serve.json").write_text(json.dumps({"admin_token_env": "HOT_ADMIN", "store_url": f"file://{store}"}))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "repotune.serve", "--base", "tiny", "--port", str(port),
-                             "--serve-config", str(tmp / "serve.json")], stdout=subprocess.DEVNULL, stderr=log,
-                            env={**os.environ, "HOT_ADMIN": "hot-token-0"})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    yield url, store
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(30)
-    log.close()
+    with predictor(tmp, "--serve-config", str(tmp / "serve.json"), env={"HOT_ADMIN": "hot-token-0"}) as (url, _):
+        yield url, store
 
 
 def _ctx(store, run_id, url, monkeypatch, **deploy):

@@ -3,7 +3,6 @@ get a 4xx and never hang it, health while it generates, and batching that change
 
 import asyncio
 import json
-import os
 import random
 import statistics
 import threading
@@ -13,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.serve.conftest import make_adapter
+from tests.serve.conftest import make_adapter, predictor
 
 
 def sdk(url):
@@ -258,23 +257,8 @@ def test_a_failure_inside_generation_ends_every_row_with_an_error(tmp_path):
 
 def test_sigterm_drains_a_request_in_flight_and_exits(tmp_path):
     import signal
-    import socket
-    import subprocess
-    import sys
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "repotune.serve", "--base", "tiny", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with predictor(tmp_path) as (url, proc):
         result = {}
 
         def long_request():
@@ -289,6 +273,3 @@ def test_sigterm_drains_a_request_in_flight_and_exits(tmp_path):
         worker.join(60)
         assert proc.wait(60) == 0
         assert result.get("status") == 200, result
-    finally:
-        if proc.poll() is None:
-            proc.kill()

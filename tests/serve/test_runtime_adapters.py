@@ -3,18 +3,13 @@ bearer token, at most serve.max_adapters with the least recently used unloaded, 
 names everywhere."""
 
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
-from tests.serve.conftest import make_adapter
+from tests.serve.conftest import make_adapter, predictor
 
 TOKEN = "test-admin-token-0"
 
@@ -28,26 +23,8 @@ def admin_server(tmp_path_factory):
     shutil.copytree(store / "runs" / "r1" / "train" / "adapter-a", tmp / "outside")
     (tmp / "serve.json").write_text(json.dumps({"max_adapters": 2, "admin_token_env": "REPOTUNE_TEST_ADMIN",
                                                 "store_url": f"file://{store}"}))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "repotune.serve", "--base", "tiny", "--port", str(port),
-                             "--serve-config", str(tmp / "serve.json")], stdout=subprocess.DEVNULL, stderr=log,
-                            env={**os.environ, "REPOTUNE_TEST_ADMIN": TOKEN})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            pytest.fail((tmp / "server.log").read_text()[-2000:])
-    yield url, tmp
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(30)
-    log.close()
+    with predictor(tmp, "--serve-config", str(tmp / "serve.json"), env={"REPOTUNE_TEST_ADMIN": TOKEN}) as (url, _):
+        yield url, tmp
 
 
 def admin(url, route, body, token=TOKEN):

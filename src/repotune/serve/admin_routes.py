@@ -58,15 +58,21 @@ def register_admin_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
             return error_response(401, "adapter administration needs the bearer token", "authentication_error")
         return None
 
-    async def load(request: Request) -> Any:
+    async def admitted(request: Request, schema: type[BaseModel]) -> Any:
+        """The validated body, or the error response (no token, not JSON, bad fields)."""
         if (denied := refused(request)) is not None:
             return denied
         try:
-            body = LoadRequest.model_validate(await _json_body(request))
+            return schema.model_validate(await _json_body(request))
         except _Refused as e:
             return error_response(e.status, str(e))
         except ValidationError as e:
             return error_response(400, one_line(e))
+
+    async def load(request: Request) -> Any:
+        body = await admitted(request, LoadRequest)
+        if isinstance(body, JSONResponse):
+            return body
         if not allowed(body.lora_path, cfg.adapter_prefixes):
             return error_response(400, f"lora_path must start with one of {cfg.adapter_prefixes}")
         try:
@@ -79,14 +85,9 @@ def register_admin_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
         return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' added successfully.{note}")
 
     async def unload(request: Request) -> Any:
-        if (denied := refused(request)) is not None:
-            return denied
-        try:
-            body = UnloadRequest.model_validate(await _json_body(request))
-        except _Refused as e:
-            return error_response(e.status, str(e))
-        except ValidationError as e:
-            return error_response(400, one_line(e))
+        body = await admitted(request, UnloadRequest)
+        if isinstance(body, JSONResponse):
+            return body
         try:
             await predictor.unload_adapter(body.lora_name)
         except KeyError:
