@@ -32,6 +32,8 @@ def test_the_openai_sdk_chat_completions_and_models(server):
     c = client.completions.create(model="tags", prompt="def add(a, b):", max_tokens=4)
     assert c.choices[0].finish_reason == "length" and c.usage.prompt_tokens > 0
     assert {m.id for m in client.models.list()} == {"repotune", "docs", "tags"}
+    assert set(httpx.get(f"{url}/v1/models").json()["models"]) == {"repotune", "docs", "tags"}  # kserve's list
+    assert all(httpx.get(f"{url}/v2/models/{name}/ready").status_code == 200 for name in ("docs", "tags"))
 
 
 def test_the_openai_sdk_streams_with_role_finish_reason_and_usage(server):
