@@ -110,3 +110,28 @@ def test_cpython_stdlib_function_count_matches_ast():
         files += 1
     print(f"CPython {sys.version.split()[0]} Lib/: {files} files, ast {theirs}, repotune {ours}")
     assert abs(ours - theirs) <= 0.005 * theirs
+
+
+def test_ray_only_where_it_pays():
+    from repotune.analyze.step import choose_ray
+
+    assert choose_ray(True, 10, 2, None) == (True, "analyze.use_ray=true")
+    assert choose_ray(False, 10**9, 16, "ray://head:10001") == (False, "analyze.use_ray=false")
+    assert choose_ray("auto", 10, 2, "ray://head:10001")[0] is True  # a cluster is there to be used
+    assert choose_ray("auto", 10**9, 1, None)[0] is False  # one CPU: Ray only adds its start-up
+    small, why = choose_ray("auto", 2_000_000, 2, None)
+    assert small is False and "2.0 MB of source is below 58 MB" in why
+    assert choose_ray("auto", 100_000_000, 2, None)[0] is True
+    assert choose_ray("auto", 40_000_000, 16, None)[0] is True  # more CPUs: a lower crossover
+
+
+def test_the_default_parses_a_small_source_in_process_and_says_why(tmp_path):
+    from repotune.config import load_config
+    from repotune.runs import Runner
+
+    config = load_config(overrides=[f"store.url=file://{tmp_path}/s"])
+    manifest = Runner(config).run(steps=["analyze"])
+    assert config.analyze.use_ray == "auto"
+    stats = json.loads((tmp_path / "s" / "runs" / "local" / "analyze" / "analyze.json").read_text())
+    assert stats["parallel"]["ray"] is False and stats["parallel"]["why"].startswith("auto: ")
+    assert manifest["steps"]["analyze"]["status"] == "succeeded"

@@ -22,7 +22,7 @@ def test_quickstart_trains_smollm2_and_the_default_keeps_tiny():
 def test_library_output_goes_to_the_log_file_and_progress_to_the_console(tmp_path):
     log = tmp_path / "repotune.log"
     result = subprocess.run(
-        [sys.executable, "-m", "repotune", "run", f"store.url=file://{tmp_path}/s", "train.max_steps=3",
+        [sys.executable, "-m", "repotune", "run", f"store.url=file://{tmp_path}/s", "train.max_steps=3", "analyze.use_ray=true",
          "--steps", "analyze,label,synthesize,dataset,train"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "REPOTUNE_LOG_FILE": str(log), "COLUMNS": "200"})

@@ -1,5 +1,7 @@
 """Config of the analyze step. Every field carries a description: it becomes CLI help and commented YAML."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_VENDORED = ["vendor/**", "**/vendor/**", "node_modules/**", "**/node_modules/**", "third_party/**",
@@ -26,6 +28,9 @@ class AnalyzeConfig(BaseModel):
     context_tokens: int = Field(512, ge=0, description="Token budget of a function's assembled context.")
     near_duplicate_threshold: float = Field(0.9, ge=0.0, le=1.0,
                                             description="Jaccard similarity (MinHash LSH) above which units are near duplicates.")
-    use_ray: bool = Field(True, description="Parse files with Ray Data; false parses in this process.")
+    use_ray: bool | Literal["auto"] = Field(
+        "auto", description="Parse files with Ray Data (true), in this process (false), or 'auto': Ray when "
+        "ray.address names a cluster or the source is large enough for Ray's start-up to pay on this machine's "
+        "CPUs (analyze.choose_ray); the summary says which and why.")
     workers: int | None = Field(None, ge=1, description="Ray Data parsing tasks in parallel; None: one per CPU.")
     batch_size: int = Field(32, ge=1, description="Files per Ray Data batch.")
