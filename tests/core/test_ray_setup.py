@@ -62,7 +62,7 @@ def test_ray_processes_of_a_killed_run_are_gone_after_the_next_start(tmp_path):
     import signal
     import time
 
-    run = subprocess.Popen([sys.executable, "-m", "repotune", "run", "--steps", "analyze", "ray.num_cpus=1",
+    run = subprocess.Popen([sys.executable, "-m", "repotune", "run", "--steps", "analyze", "ray.num_cpus=1", "analyze.use_ray=true",
                             f"store.url=file://{tmp_path}/s"], cwd=tmp_path, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     deadline, session = time.monotonic() + 120, ""
