@@ -78,6 +78,11 @@ def test_ray_processes_of_a_killed_run_are_gone_after_the_next_start(tmp_path):
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
     time.sleep(3)  # what Ray stops by itself when its driver dies
+    # the reaper leaves a session alone while its raylet lives: wait for that to end (slow on a busy machine)
+    deadline = time.monotonic() + 30
+    while any(b"/raylet" in _cmdline(p).split(b"\0")[0] for p in _session_processes(session)):
+        assert time.monotonic() < deadline, "the killed run's raylet never ended"
+        time.sleep(0.2)
     assert _session_processes(session), "nothing outlived the driver: this test no longer shows the problem"
     subprocess.run([sys.executable, "-m", "repotune", "version"], check=True, timeout=60, capture_output=True)
     deadline = time.monotonic() + 10
