@@ -201,3 +201,21 @@ def test_no_object_log_or_console_line_holds_a_planted_secret_after_a_full_run(t
     captured = capsys.readouterr()
     assert not _survivors("\n".join(r.getMessage() for r in caplog.records) + captured.out + captured.err)
     assert not _survivors(json.dumps(manifest, default=str))
+
+
+@pytest.mark.parametrize("text,kind,secret", [
+    ("# staging db: user=deploy pass is Winter2026!x\n", "password_in_prose", "Winter2026!x"),
+    ("SENTRY_DSN=https://4f9e2a7c1b3d5e6f8a9b0c1d2e3f4a5b@o12345.ingest.sentry.io/678\n", "url_token",
+     "4f9e2a7c1b3d5e6f8a9b0c1d2e3f4a5b"),
+    ('AUTHORIZATION = "Bearer SkFKOIPqZEaqkuIANyybUDRXZNSKLjygOkREFCjI"\n', "authorization_header",
+     "SkFKOIPqZEaqkuIANyybUDRXZNSKLjygOkREFCjI"),  # letters only, mixed case: still a token
+])
+def test_shapes_found_beyond_the_corpus(text, kind, secret):
+    counts: Counter = Counter()
+    out = redact(text, counts)
+    assert secret not in out and counts == {kind: 1}, (out, counts)
+
+
+def test_the_word_pass_in_code_is_left_alone():
+    code = "def f():\n    pass\n\nclass A:\n    pass  # nothing yet\nbypass = compass = 1\n"
+    assert redact(code) == code

@@ -52,7 +52,8 @@ UNQUOTED = re.compile(
 AUTH_HEADER = re.compile(r"(?i)\b(?:basic|bearer)[ \t]+(?P<value>[A-Za-z0-9+/._~-]{16,}=*)")
 # "the admin password is …", "login with root / … on staging", "token: …" in comments, docstrings and documents
 PROSE = re.compile(
-    r"(?i)\b(?:passw(?:or)?d|passwd|passphrase|pwd|credentials?|login|token|secret)s?\b[^\n]{0,40}?"
+    r"(?i)\b(?:passw(?:or)?d|passwd|passphrase|pwd|credentials?|login|token|secret|pass(?=[ \t]*(?:is\b|:|=)))s?\b"
+    r"[^\n]{0,40}?"
     r"(?:\bis\b|\bare\b|\bwas\b|\bwith\b|[:=]|[ \t]/[ \t])[ \t]*[`'\"]?(?P<value>[^\s`'\"<>()\[\]{},;|*]{6,})")
 STRING_LITERAL = re.compile(r"(['\"])(?P<value>[A-Za-z0-9+/=_~-]{24,})\1")
 URL = re.compile(r"(?i)[a-z][a-z0-9+.-]*://[^\s'\"`<>()\[\]{}]+")
@@ -69,7 +70,7 @@ NOT_SECRET_NAME = re.compile(r"(?i)(?:name|path|file|dir|ref|id|url|uri|type|len
 
 ASSIGNED_KEYWORDS = ("passw", "passph", "pwd", "secret", "token", "api", "access", "auth", "signing", "private",
                      "encryption", "master")  # where an ASSIGNED or UNQUOTED match can start
-PROSE_KEYWORDS = ("passw", "passph", "pwd", "credential", "login", "token", "secret")
+PROSE_KEYWORDS = ("pass", "pwd", "credential", "login", "token", "secret")  # "pass" covers passw and passph
 AUTH_KEYWORDS = ("basic", "bearer")
 # One Aho-Corasick pass over a lowercase copy finds every format's marker and every keyword at once (a substring
 # search per marker scanned the whole file some thirty times). A lowercase marker's places include those of the
@@ -239,7 +240,10 @@ def redact(text: str | None, counts: Counter | None = None) -> str | None:
 
     def header(match: re.Match[str]) -> bool:
         value = match.group("value")
-        return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+        if not any(c.isalpha() for c in value):
+            return False  # a token of letters alone still mixes cases: "Bearer SkFKOIPqZEaqkuIANyyb…"
+        mixed = any(c.isupper() for c in value) and any(c.islower() for c in value) and len(value) >= 20
+        return any(c.isdigit() for c in value) or mixed
 
     def entropy(match: re.Match[str]) -> str:
         value = match.group("value")
@@ -310,13 +314,17 @@ def _redact_spans(text: str, spans: list[tuple[int, int, str]], note: Callable[[
 
 
 def _redact_url_parts(url: str, note: Callable[[str], str]) -> str:
-    """A random-looking path part or query value of a URL is a token (webhooks: .../webhooks/<id>/<token>).
-    Hex runs (commit ids, digests) are names of content, not keys: left alone."""
+    """A random-looking path part or query value of a URL is a token (webhooks: .../webhooks/<id>/<token>), and
+    so is a long random user name before "@" (https://<token>@host, a Sentry DSN's key)."""
     scheme, _, rest = url.partition("://")
+    user, at, host = rest.partition("@")
+    if at and "/" not in user and ":" not in user and len(user) >= 20 and (
+            all(c in HEX_DIGITS for c in user) or _looks_random(user, 20)):
+        rest = f"{note('url_token')}@{host}"
     parts = re.split(r"([/?&=#])", rest)
     changed = False
     for i, part in enumerate(parts[2:], start=2):  # parts[0] is the host
         if len(part) >= 32 and _mixed_case_random(part):
             parts[i] = note("url_token")
             changed = True
-    return f"{scheme}://{''.join(parts)}" if changed else url
+    return f"{scheme}://{''.join(parts)}" if changed or rest != url.partition("://")[2] else url
