@@ -126,7 +126,8 @@ def run_step(ctx: StepContext) -> StepResult:
         source_sha = files_digest([(p, d) for p, _, d in found.files])
     repository = cfg.repository or source.name
     workers = cfg.workers or ctx.config.ray.num_cpus or os.cpu_count() or 1
-    use_ray, why = choose_ray(cfg.use_ray, sum(len(d) for _, _, d in code_files), workers, ctx.config.ray.address)
+    code_bytes = sum(len(d) for _, _, d in code_files)
+    use_ray, why = choose_ray(cfg.use_ray, code_bytes, workers, ctx.config.ray.address)
     t_parse = time.perf_counter()
     table = analyze_rows(code_files, repository, use_ray=use_ray, workers=cfg.workers,
                          batch_size=cfg.batch_size, ray_address=ctx.config.ray.address,
@@ -140,7 +141,6 @@ def run_step(ctx: StepContext) -> StepResult:
     skipped = Counter(found.skipped) + repo.skipped
     write_table(ctx.store, ctx.key("units.parquet"), repo.table)
     write_table(ctx.store, ctx.key("graph.parquet"), _edges_table(repo.edges))
-    code_bytes = sum(len(d) for _, _, d in code_files)
     stats = {
         "source": source.description, "repository": repository, "source_sha256": source_sha,
         "snapshot": snapshot_key, "snapshot_sha256": snapshot_sha, "files_analyzed": len(code_files) - sum(repo.skipped.values()),

@@ -180,11 +180,17 @@ def _words_without_digits(value: str) -> bool:
     return sum(map(len, WORD_RUN.findall(value))) >= 0.75 * len(value)
 
 
+def _not_a_value(value: str) -> bool:
+    """Already redacted, a placeholder, a version or a dotted name (self.password): never a secret's value."""
+    return bool(value.startswith("[REDACTED:") or PLACEHOLDER.match(value) or VERSION.match(value)
+                or IDENTIFIER_PATH.match(value))
+
+
 def _password_like(value: str) -> bool:
     """A value written without quotes or in prose that is a credential, not a word, a name, a path or a version."""
     if "://" in value or value.startswith(("/", "./", "../", "~/", "@", "-")):
         return False  # a path, a URL (its credentials have their own pass), a handle or a flag
-    if value.startswith("[REDACTED:") or PLACEHOLDER.match(value) or VERSION.match(value) or IDENTIFIER_PATH.match(value):
+    if _not_a_value(value):
         return False
     if _looks_random(value, 16):
         return True
@@ -225,8 +231,7 @@ def redact(text: str | None, counts: Counter | None = None) -> str | None:
 
     def quoted(match: re.Match[str]) -> bool:
         value, name = match.group("value"), match.group("name")
-        if (value.startswith("[REDACTED:") or PLACEHOLDER.match(value) or VERSION.match(value)
-                or IDENTIFIER_PATH.match(value) or NOT_SECRET_NAME.search(name)):
+        if _not_a_value(value) or NOT_SECRET_NAME.search(name):
             return False
         # under a token or key name (not a password's) a value of words without a digit is a name: "cls_sep"
         return PASSWORD_NAME.match(name) is not None or not _words_without_digits(value)

@@ -21,7 +21,7 @@ from kserve.errors import InvalidInput
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from repotune.core.errors import RepotuneError
-from repotune.serve.openai_routes import _json_body, _Refused, error_response
+from repotune.serve.openai_routes import json_body, Refused, error_response
 from repotune.serve.predictor import RepotunePredictor
 from repotune.serve.schema import one_line
 
@@ -63,8 +63,8 @@ def register_admin_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
         if (denied := refused(request)) is not None:
             return denied
         try:
-            return schema.model_validate(await _json_body(request))
-        except _Refused as e:
+            return schema.model_validate(await json_body(request))
+        except Refused as e:
             return error_response(e.status, str(e))
         except ValidationError as e:
             return error_response(400, one_line(e))

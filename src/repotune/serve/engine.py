@@ -126,8 +126,7 @@ class BatchEngine:
         self.waiting: queue.Queue[Job | Control | None] = queue.Queue()
         self.last_rows = 1  # rows of the last batch, and when it ended: who may come back for the next one
         self.last_end = 0.0
-        self.batches = 0  # generate calls, and rows in them: the batching a bench or test can see
-        self.rows = 0
+        self.batches = 0  # generate calls: the batching a test can see
         self.thread = threading.Thread(target=self._work, name="repotune-generate", daemon=True)
         self.thread.start()
         atexit.register(self.close)  # a generation thread still waiting at exit makes the runtime abort
@@ -214,7 +213,6 @@ class BatchEngine:
         if not jobs:
             return
         self.batches += 1
-        self.rows += len(jobs)
         self.last_rows = len(jobs)
         tokenizer = self.tokenizer
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -33,25 +33,25 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
-        raise _Refused(415, f"the content type must be application/json, not {content_type or 'none'!r}")
+        raise Refused(415, f"the content type must be application/json, not {content_type or 'none'!r}")
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
-        raise _Refused(413, f"the body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+        raise Refused(413, f"the body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
     try:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise _Refused(400, "the body is not UTF-8") from None
+        raise Refused(400, "the body is not UTF-8") from None
     except (json.JSONDecodeError, RecursionError):
-        raise _Refused(400, "the body is not JSON") from None
+        raise Refused(400, "the body is not JSON") from None
     if not isinstance(body, dict):
-        raise _Refused(400, "the body must be a JSON object")
+        raise Refused(400, "the body must be a JSON object")
     return body
 
 
-class _Refused(Exception):
+class Refused(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
@@ -97,7 +97,7 @@ def register_openai_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
 
     async def answer(request: Request, chat: bool) -> Any:
         try:
-            body = await _json_body(request)
+            body = await json_body(request)
             parsed = (ChatRequest if chat else CompletionRequest).model_validate(body)
             if chat:
                 prompt = predictor.render_chat([{"role": m.role, "content": m.text()} for m in parsed.messages])
@@ -105,7 +105,7 @@ def register_openai_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
                 prompt = parsed.prompt
             job = predictor.job(prompt, parsed.model, parsed.new_tokens(64), float(parsed.temperature or 0.0),
                                 parsed.stop)
-        except _Refused as e:
+        except Refused as e:
             return error_response(e.status, str(e))
         except ValidationError as e:
             return error_response(400, one_line(e))
