@@ -46,6 +46,11 @@ class Job:
         self.loop.call_soon_threadsafe(self.events.put_nowait, event)
 
 
+def _deliver(items: list[tuple[Job, tuple]]) -> None:
+    for job, event in items:
+        job.events.put_nowait(event)
+
+
 @dataclass
 class Control:
     """Work that must not overlap a batch (loading or unloading an adapter): run on the generation thread."""
@@ -62,14 +67,30 @@ class _Rows(BaseStreamer, StoppingCriteria):
     def __init__(self, jobs: list[Job], tokenizer: Any, eos_ids: set[int]):
         self.jobs, self.tokenizer, self.eos_ids = jobs, tokenizer, eos_ids
         self.prompt_seen = False
+        self.outbox: list[tuple[Job, tuple]] | None = None  # a step's events, handed to the event loop at once
 
     def put(self, value: Any) -> None:
         if not self.prompt_seen:  # generate first hands over the prompt
             self.prompt_seen = True
             return
+        self.outbox = []
         for job, token in zip(self.jobs, value.tolist(), strict=True):
             if job.finish_reason is None:
                 self._advance(job, int(token))
+        outbox, self.outbox = self.outbox, None
+        # one wake-up of each event loop per decode step, not one per row: with 16 rows the loop's thread
+        # otherwise takes CPU from the matmuls on a small machine
+        by_loop: dict[Any, list] = {}
+        for job, event in outbox:
+            by_loop.setdefault(job.loop, []).append((job, event))
+        for loop, items in by_loop.items():
+            loop.call_soon_threadsafe(_deliver, items)
+
+    def _emit(self, job: Job, event: tuple) -> None:
+        if self.outbox is None:
+            job.emit(event)
+        else:
+            self.outbox.append((job, event))
 
     def _advance(self, job: Job, token: int) -> None:
         if token in self.eos_ids:
@@ -90,7 +111,7 @@ class _Rows(BaseStreamer, StoppingCriteria):
         while ready > len(job.sent) and text[ready - 1] == "\ufffd":
             ready -= 1
         if ready > len(job.sent):
-            job.emit(("token", text[len(job.sent):ready]))
+            self._emit(job, ("token", text[len(job.sent):ready]))
             job.sent = text[:ready]
 
     def _text(self, job: Job) -> str:
@@ -99,9 +120,9 @@ class _Rows(BaseStreamer, StoppingCriteria):
     def _finish(self, job: Job, reason: str, text: str) -> None:
         job.finish_reason = reason
         if len(text) > len(job.sent) and text.startswith(job.sent):
-            job.emit(("token", text[len(job.sent):]))
+            self._emit(job, ("token", text[len(job.sent):]))
         job.sent = text
-        job.emit(("done", reason, len(job.ids), len(job.generated)))
+        self._emit(job, ("done", reason, len(job.ids), len(job.generated)))
 
     def end(self) -> None:
         pass

@@ -81,16 +81,23 @@ def register_openai_routes(app: FastAPI, predictor: RepotunePredictor) -> None:
                 yield chunk(piece(None, None, role=True))
             while True:
                 event = await events.get()
+                text = ""
+                while event[0] == "token":  # tokens that queued up while the client was served go as one chunk
+                    text += event[1]
+                    if events.empty():
+                        break
+                    event = events.get_nowait()
+                if text:
+                    yield chunk(piece(text, None))
                 if event[0] == "token":
-                    yield chunk(piece(event[1], None))
-                elif event[0] == "done":
+                    continue
+                if event[0] == "done":
                     yield chunk(piece(None, event[1]))
                     if include_usage:
                         yield chunk(None, usage=usage(event[2], event[3]))
                     break
-                else:
-                    yield f"data: {json.dumps({'error': {'message': event[1], 'type': 'server_error'}})}\n\n"
-                    break
+                yield f"data: {json.dumps({'error': {'message': event[1], 'type': 'server_error'}})}\n\n"
+                break
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(body(), media_type="text/event-stream")
