@@ -233,14 +233,49 @@ def test_concurrent_rows_for_different_adapters_share_a_batch_and_answer_as_alon
     assert len({r["text"] for r in alone}) >= 3, "base and adapters answer differently"
 
 
+def test_a_request_joins_a_running_batch_and_answers_as_alone(tmp_path):
+    """Continuous batching: a row that arrives mid-batch joins at the next step (its cache left-padded into the
+    batch's), a sampled row shares the step with greedy ones, a short row leaves early; greedy answers unchanged."""
+    from repotune.serve.config import ServeConfig
+    from repotune.serve.predictor import RepotunePredictor
+
+    make_adapter(tmp_path / "docs", 1)
+    predictor = RepotunePredictor(ServeConfig(adapters={"docs": str(tmp_path / "docs")}, max_batch_size=8,
+                                              max_wait_ms=0), "tiny")
+    predictor.load()
+    long_prompt, late_prompt = "def add(a, b):\n    return a + b\n" * 3, "class Cart:"
+    predictor.model.generation_config.min_new_tokens = 40  # the random tiny model must not stop the long row early
+
+    async def compare():
+        alone_long = await predictor.run(predictor.job(long_prompt, "docs", 40))
+        alone_late = await predictor.run(predictor.job(late_prompt, None, 6))
+        first = predictor.batcher.submit(predictor.job(long_prompt, "docs", 40))
+        pieces = [(await first.get())]  # the long row is decoding: the batch runs
+        late = asyncio.ensure_future(predictor.run(predictor.job(late_prompt, None, 6)))
+        sampled = asyncio.ensure_future(predictor.run(predictor.job(late_prompt, "docs", 6, temperature=1.0)))
+        while pieces[-1][0] == "token":
+            pieces.append(await first.get())
+        late_done_first = late.done()  # the short row ended before the long one
+        together_long = "".join(p[1] for p in pieces if p[0] == "token")
+        return alone_long, alone_late, together_long, await late, await sampled, late_done_first
+
+    alone_long, alone_late, together_long, late, sampled, late_done_first = asyncio.run(compare())
+    joined, batches = predictor.batcher.joined, predictor.batcher.batches
+    predictor.batcher.close()
+    assert joined >= 1 and batches == 3, (joined, batches)
+    assert together_long == alone_long["text"] and late["text"] == alone_late["text"]
+    assert late["finish_reason"] == "length" and late["completion_tokens"] == 6 and sampled["completion_tokens"] == 6
+    assert late_done_first
+
+
 def test_a_failure_inside_generation_ends_every_row_with_an_error(tmp_path):
-    """A fault injected into generate: every waiting row hears of it, nothing waits for good."""
+    """A fault injected into the model's forward: every waiting row hears of it, nothing waits for good."""
     from repotune.serve.engine import BatchEngine, Job
 
     class Broken:
         generation_config = type("G", (), {"eos_token_id": 0})()
 
-        def generate(self, **kwargs):
+        def __call__(self, **kwargs):
             raise RuntimeError("CUDA error: device-side assert\nsecond line")
 
     class Tok:

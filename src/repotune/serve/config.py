@@ -16,11 +16,13 @@ class ServeConfig(BaseModel):
     port: int = Field(8080, ge=0, le=65535, description="HTTP port (0: a free one).")
     max_prompt_tokens: int = Field(2048, ge=1, description="Longer prompts get HTTP 400.")
     max_new_tokens: int = Field(256, ge=1, description="Upper bound of max_tokens a request may ask for.")
-    max_batch_size: int = Field(16, ge=1, description="Requests generated together in one batch (dynamic batching).")
-    max_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long the first request of a batch waits for "
-                               "others to join it.")
+    max_batch_size: int = Field(16, ge=1, description="Rows decoded together (continuous batching: a request "
+                                "joins a running batch at its next token, a row leaves it when it ends).")
+    max_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long the first request an idle server "
+                               "takes waits for others to start with it (a running batch takes newcomers every token).")
     mixed_adapters: bool = Field(True, description="Batch rows for different adapters (and the base) together through "
-                                 "peft's mixed-adapter inference; false: one adapter per batch.")
+                                 "peft's mixed-adapter inference; false: one adapter per batch (others wait for it "
+                                 "to drain).")
     max_adapters: int = Field(8, ge=1, description="Adapters held at once; loading one more unloads the least "
                               "recently used.")
     adapter_prefixes: list[str] = Field(["store:runs/"], description="Where /v1/load_lora_adapter may load from: "
