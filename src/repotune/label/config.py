@@ -9,15 +9,32 @@ from repotune.llm.config import LLMEndpointConfig
 MOVED_TO_LLM = tuple(LLMEndpointConfig.model_fields)
 
 
+class VLLMConfig(BaseModel):
+    """label.backend=vllm: vLLM on the Ray cluster's GPUs through ray.data.llm (vllm installed in the image)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("Qwen/Qwen2.5-Coder-7B-Instruct", description="Model source: a hub id or a local folder "
+                       "the GPU workers can read.")
+    batch_size: int = Field(64, ge=1, description="Units per batch sent to a vLLM engine.")
+    concurrency: int = Field(1, ge=1, description="vLLM engines (data parallel; each takes its GPUs).")
+    accelerator_type: str | None = Field(None, description="GPU type the engines need, e.g. 'H100' (None: any).")
+    max_model_len: int = Field(8192, ge=512, description="Context length the engine reserves KV cache for.")
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="More vLLM engine arguments, e.g. "
+                                          "tensor_parallel_size, enable_prefix_caching.")
+
+
 class LabelConfig(BaseModel):
     """LLM interpretations and labels of every unit (the endpoint itself is the `llm` section)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["offline", "openai", "local"] = Field(
+    backend: Literal["offline", "openai", "local", "vllm"] = Field(
         "offline", description="'offline': render the static facts as text (no LLM); 'openai': the "
         "OpenAI-compatible endpoint of the `llm` section; 'local': a "
-        "model in this process (transformers) writes the descriptions and explanations, the facts the rest.")
+        "model in this process (transformers) writes the descriptions and explanations, the facts the rest; "
+        "'vllm': batch inference with vLLM on the Ray cluster's GPUs (label.vllm).")
+    vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="The vLLM engine of backend vllm.")
     local_model: str = Field("smollm2", description="Base-model URI for backend=local: 'smollm2', 'tiny', a hub "
                              "id, a local folder, s3:// or store:.")
     local_batch_size: int = Field(4, ge=1, description="Units generated together by the local backend.")
@@ -26,6 +43,13 @@ class LabelConfig(BaseModel):
         "single", description="'single': one structured request per unit; 'per-aspect': the patent's multi-call "
         "flow (one call per aspect group, then collation, explanation and labels).")
     prompt_token_budget: int = Field(3000, ge=256, description="Prompt tokens per request (facts and code are truncated).")
+    use_ray: bool | Literal["auto"] = Field(
+        "auto", description="Label each level as a Ray Data pass over an actor pool (each actor holds the backend "
+        "once). auto: on Ray when ray.address names a cluster, or for the local backend when there are enough "
+        "units for its actors to repay Ray's start-up (label.choose_ray); the summary says which and why.")
+    actors: int | None = Field(None, ge=1, description="Ray actors labelling at once (None: the CPUs Ray has, "
+                               "for the local backend; 4 for openai, which waits on the network).")
+    units_per_task: int = Field(16, ge=1, description="Units in one Ray Data batch handed to an actor.")
     limit: int | None = Field(None, ge=1, description="Label only the first N units of each level (for trials).")
 
     @model_validator(mode="before")

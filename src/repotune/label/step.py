@@ -3,166 +3,122 @@ level seeing the labels of the level below; answers cached so a rerun pays only 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import statistics
 import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from pydantic import ValidationError
-
-from repotune.contracts import ASPECTS
 from repotune.core.errors import StepError
-from repotune.label.config import LabelConfig
-from repotune.llm.client import LLMRequest, LLMResult, make_client
-from repotune.llm.config import LLMEndpointConfig
-from repotune.label.offline import interpret
 from repotune.core.progress import progress
-from repotune.label.prompts import PROMPT_VERSION, level_of, render_unit_prompt
-from repotune.label.schema import LabelAnswer, json_schema
+from repotune.core.ray_setup import RayConfig
 from repotune.core.step import StepContext, StepResult
-from repotune.core.store import put_json, read_table, write_table
+from repotune.core.store import LocalStore, get_json, put_json, read_table, write_table
+from repotune.label.config import LabelConfig
+from repotune.label.levels import LEVELS, child_summary, label_level
+from repotune.label.prompts import PROMPT_VERSION
+from repotune.llm.client import make_client
+from repotune.llm.config import LLMEndpointConfig
 
-LEVELS = (("function", "method"), ("class",), ("file",), ("directory",), ("repository",))
-SYSTEM = "You are a precise software documentation assistant. Answer with JSON only."
-
-
-def child_summary(unit: dict[str, Any], row: dict[str, Any]) -> str:
-    return f"{unit['kind']} {unit['qualified_name'].split('::')[-1]}: {row['title']} — {row['description']}"
-
-
-def _row(unit: dict[str, Any], source: str, model: str | None, answer: LabelAnswer | None, result: LLMResult | None,
-         error: str | None, llm: LLMEndpointConfig) -> dict[str, Any]:
-    price = llm.prices.get(model or "")
-    pt, ct = (result.prompt_tokens, result.completion_tokens) if result and not result.cached else (0, 0)
-    return {
-        "unit_id": unit["unit_id"], "kind": unit["kind"], "source": source, "model": model,
-        "status": "ok" if answer else "failed", "error": error,
-        "interpretations": json.dumps(answer.interpretations if answer else {}, sort_keys=True),
-        "combined_interpretation": answer.combined_interpretation if answer else None,
-        "explanation_level": level_of(unit["kind"]),
-        "explanation_abstract": answer.explanation.abstract if answer else None,
-        "explanation_paraphrase": answer.explanation.paraphrase if answer else None,
-        "domain": answer.labels.domain if answer else None, "context": answer.labels.context if answer else None,
-        "tags": answer.labels.tags if answer else [], "title": answer.labels.title if answer else None,
-        "description": answer.labels.description if answer else None,
-        "prompt_tokens": pt, "completion_tokens": ct,
-        "cost_usd": round((pt * price.prompt + ct * price.completion) / 1e6, 6) if price else 0.0,
-        "latency_s": result.latency_s if result and not result.cached else 0.0,
-        "cached": bool(result and result.cached),
-        "requests": result.attempts if result and not result.cached else 0,
-    }
+# Measured on this project's 2-core VM (bench/label_local.py): SmolLM2-135M describes a unit in ~1.0 s on one
+# core; a local Ray with its actor pool and one model per actor takes ~16 s to start. Ray pays once
+# units x s/unit x (1 - 1/(0.9 w)) > start-up.
+LOCAL_UNIT_S = 1.0
+RAY_START_S = 16.0
+RAY_EFFICIENCY = 0.9
 
 
-def _request(unit: dict[str, Any], children: list[str], cfg: LabelConfig, *, group: str | None = None,
-             earlier: dict[str, str] | None = None) -> LLMRequest:
-    part = f":{group}" if group else (":collate" if earlier else "")
-
-    def messages() -> list[dict[str, str]]:  # rendered when sent: cached answers never render their prompt
-        prompt = render_unit_prompt(unit, children, cfg.prompt_token_budget, group=group, earlier=earlier)
-        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
-
-    return LLMRequest(key=f"{PROMPT_VERSION}:{cfg.mode}:{unit['content_hash']}:{unit['unit_id']}{part}",
-                      messages=messages, schema=json_schema(), check=None if group else schema_problem)
-
-
-def schema_problem(parsed: Any) -> str | None:
-    """Why an answer is not a LabelAnswer, or None."""
-    try:
-        LabelAnswer.model_validate(parsed)
-    except ValidationError as e:
-        return _schema_error(e)
-    return None
-
-
-def _schema_error(e: ValidationError) -> str:
-    return f"answer does not match the schema: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"
+def choose_ray(use_ray: bool | str, backend: str, units: int, workers: int, address: str | None) -> tuple[bool, str]:
+    """Whether to label on Ray, and why (for the summary)."""
+    if backend == "vllm":
+        return True, "backend vllm runs on Ray (ray.data.llm)"
+    if isinstance(use_ray, bool):
+        return use_ray, f"label.use_ray={str(use_ray).lower()}"
+    if address:
+        return True, "auto: ray.address names a cluster"
+    if backend != "local":
+        return False, (f"auto: the {backend} backend is not bound by this machine's CPUs "
+                       + ("(microseconds a unit)" if backend == "offline" else "(one client keeps llm.concurrency "
+                          "requests in flight)"))
+    if workers <= 1:
+        return False, "auto: one CPU, nothing to parallelise"
+    crossover = RAY_START_S / (LOCAL_UNIT_S * (1 - 1 / (RAY_EFFICIENCY * workers)))
+    if units > crossover:
+        return True, f"auto: {units} units for the local model, over {crossover:.0f} on {workers} CPUs"
+    return False, f"auto: {units} units for the local model, below {crossover:.0f}, where Ray pays on {workers} CPUs"
 
 
-def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any,
-                llm: LLMEndpointConfig | None = None) -> list[dict[str, Any]]:
+def _identity(cfg: LabelConfig, llm: LLMEndpointConfig, level: list[dict[str, Any]], kids: list[list[str]]) -> str:
+    """What a level's saved rows depend on: the units (ids and content), their children's labels, and how they
+    are labelled."""
+    what = [PROMPT_VERSION, cfg.backend, cfg.mode, cfg.local_model, cfg.local_max_tokens, cfg.prompt_token_budget,
+            llm.model if cfg.backend == "openai" else None,
+            sorted((u["unit_id"], u["content_hash"], k) for u, k in zip(level, kids, strict=True))]
+    return hashlib.sha256(json.dumps(what, default=str).encode()).hexdigest()
+
+
+def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any, llm: LLMEndpointConfig | None = None,
+                *, use_ray: bool = False, ray_config: RayConfig | None = None, store_config: dict | None = None,
+                actors: int = 1, checkpoints: str | None = None) -> list[dict[str, Any]]:
     """Label every unit bottom-up; returns one row per unit (failed ones carry their reason). `llm` is the
-    endpoint of backend openai (the run's `llm` section)."""
+    endpoint of backend openai (the run's `llm` section). use_ray: each level is a Ray Data pass over `actors`
+    actors (store_config: how they open the store, for the answer cache). checkpoints: a store prefix where each
+    level's rows are saved as it ends; a rerun takes the levels saved there (same units, same settings) as they
+    are and labels from the first level missing."""
     llm = llm or LLMEndpointConfig()
     children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for u in units:
         children[u["parent_id"]].append(u)
-    client = make_client(llm, store) if cfg.backend == "openai" else None
-    writer = None
-    if cfg.backend == "local":
-        from repotune.label.local import LocalModelWriter
-
-        writer = LocalModelWriter(cfg, store)
+    client = writer = None
     rows: dict[str, dict[str, Any]] = {}
-    levels = [level for kinds in LEVELS if (level := [u for u in units if u["kind"] in kinds][: cfg.limit or None])]
-    with progress("label", sum(len(level) for level in levels), "units") as advance:
-        for level in levels:
-            _label_level(level, children, rows, cfg, llm, client, writer, advance)
-    return [rows[u["unit_id"]] for u in units if u["unit_id"] in rows]
-
-
-def _label_level(level: list[dict[str, Any]], children: dict[str | None, list[dict[str, Any]]],
-                 rows: dict[str, dict[str, Any]], cfg: LabelConfig, llm: LLMEndpointConfig, client: Any, writer: Any,
-                 advance: Any) -> None:
-    """One level's rows (callables, classes, files, directories or the repository), its children's already in
-    rows: offline, from the local model, or from the endpoint as each answer arrives."""
 
     def kid_lines(u: dict[str, Any]) -> list[str]:
         return [child_summary(c, rows[c["unit_id"]]) for c in children[u["unit_id"]]
                 if c["unit_id"] in rows and rows[c["unit_id"]]["status"] == "ok"]
 
-    if client is None and writer is not None:
-        from repotune.label.local import echoes_code
+    levels = [level for kinds in LEVELS if (level := [u for u in units if u["kind"] in kinds][: cfg.limit or None])]
+    with progress("label", sum(len(level) for level in levels), "units") as advance:
+        for index, level in enumerate(levels):
+            kids = [kid_lines(u) for u in level]
+            identity = _identity(cfg, llm, level, kids)
+            saved = f"{checkpoints}level-{index}" if checkpoints else None
+            if saved and store.exists(f"{saved}.json") and get_json(store, f"{saved}.json") == {"identity": identity}:
+                level_rows = read_table(store, f"{saved}.parquet").to_pylist()
+                advance(len(level_rows))
+            elif cfg.backend == "vllm":
+                from repotune.core.ray_setup import ensure_ray
+                from repotune.label.vllm_batch import label_level_vllm
 
-        for u, sentence in zip(level, writer.describe(level), strict=True):
-            answer = interpret(u, kid_lines(u))
-            if sentence and echoes_code(sentence, u.get("code")):
-                # the model copied the code: keep the facts' own wording, and say so (source offline)
-                rows[u["unit_id"]] = _row(u, "offline", None, answer, None, None, llm)
-                continue
-            if sentence:
-                answer.labels.description = sentence
-                answer.explanation.abstract = sentence
-                answer.combined_interpretation = f"{sentence} {answer.combined_interpretation}"
-            rows[u["unit_id"]] = _row(u, "local", cfg.local_model, answer, None, None, llm)
-        advance(len(level))
-        return
-    if client is None:
-        for u in level:
-            rows[u["unit_id"]] = _row(u, "offline", None, interpret(u, kid_lines(u)), None, None, llm)
-        advance(len(level))
-        return
-    earlier: dict[str, dict[str, str]] = {}
-    group_usage: dict[str, list[LLMResult]] = defaultdict(list)
-    if cfg.mode == "per-aspect":  # the patent's flow: one call per aspect group, then one to collate
-        group_requests = [(u, g, _request(u, kid_lines(u), cfg, group=g)) for u in level for g in ASPECTS]
-        for (u, _g, _r), result in zip(group_requests, client.run([r for _, _, r in group_requests]), strict=True):
-            group_usage[u["unit_id"]].append(result)
-            if isinstance(result.parsed, dict) and isinstance(result.parsed.get("interpretations"), dict):
-                earlier.setdefault(u["unit_id"], {}).update(
-                    {k: str(v) for k, v in result.parsed["interpretations"].items()})
-    requests = [_request(u, kid_lines(u), cfg, earlier=earlier.get(u["unit_id"])) for u in level]
+                ensure_ray(ray_config)
+                level_rows = label_level_vllm(level, kids, cfg, llm, advance)
+            elif use_ray:
+                from repotune.label.ray_levels import label_level_on_ray
 
-    def finish(index: int, result: LLMResult, level: list[dict[str, Any]] = level) -> None:
-        u = level[index]
-        for part in group_usage[u["unit_id"]]:
-            if not part.cached:
-                result.prompt_tokens += part.prompt_tokens
-                result.completion_tokens += part.completion_tokens
-        result.attempts += sum(p.attempts for p in group_usage[u["unit_id"]])
-        answer, error = None, result.error
-        if result.parsed is not None:  # checked by the client already; a cached answer is checked here
-            try:
-                answer = LabelAnswer.model_validate(result.parsed)
-            except ValidationError as e:
-                error = _schema_error(e)
-        rows[u["unit_id"]] = _row(u, "llm", llm.model, answer, result, error, llm)
-        advance()
+                level_rows = list(label_level_on_ray(level, kids, cfg, llm, store_config, ray_config, actors,
+                                                     advance))
+            else:
+                if client is None and writer is None:
+                    client, writer = _backend(cfg, llm, store)
+                level_rows = label_level(level, kids, cfg, llm, client, writer, advance)
+            for row in level_rows:
+                rows[row["unit_id"]] = row
+            if saved:  # the rows first, then the marker that says they are whole
+                write_table(store, f"{saved}.parquet", level_rows)
+                put_json(store, f"{saved}.json", {"identity": identity})
+    return [rows[u["unit_id"]] for u in units if u["unit_id"] in rows]
 
-    client.run(requests, on_result=finish)  # each row is built as its answer arrives
-    if client.consecutive_failures >= llm.circuit_breaker:
-        raise StepError(f"label: the endpoint {llm.base_url} failed {client.consecutive_failures} times in a "
-                        "row; answers so far are cached, rerun when it is back")
+
+def _backend(cfg: LabelConfig, llm: LLMEndpointConfig, store: Any) -> tuple[Any, Any]:
+    """The endpoint's client, or the local model's writer (None, None: offline)."""
+    if cfg.backend == "openai":
+        return make_client(llm, store), None
+    if cfg.backend == "local":
+        from repotune.label.local import LocalModelWriter
+
+        return None, LocalModelWriter(cfg, store)
+    return None, None
 
 
 def summarise(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
@@ -184,14 +140,29 @@ def summarise(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     }
 
 
+def _store_for_actors(ctx: StepContext) -> dict[str, Any]:
+    """The run's store settings as Ray actors open it: a local folder by its absolute path (actors do not share
+    the driver's working directory); credentials stay in the environment, never in the settings."""
+    settings = ctx.config.store.model_dump()
+    if isinstance(ctx.store, LocalStore):
+        settings["url"] = ctx.store.url
+    return settings
+
+
 def run_step(ctx: StepContext) -> StepResult:
     cfg = ctx.config.label
     units = read_table(ctx.store, ctx.input_key("analyze", "units.parquet")).to_pylist()
     if not units:
         raise StepError("label: analyze produced no units")
     t0 = time.perf_counter()
-    rows = label_units(units, cfg, ctx.store, ctx.config.llm)
+    ray_cfg = ctx.config.ray
+    workers = cfg.actors or ray_cfg.num_cpus or os.cpu_count() or 1
+    use_ray, why = choose_ray(cfg.use_ray, cfg.backend, len(units), workers, ray_cfg.address)
+    actors = cfg.actors or (4 if cfg.backend == "openai" else workers)
+    rows = label_units(units, cfg, ctx.store, ctx.config.llm, use_ray=use_ray, ray_config=ray_cfg,
+                       store_config=_store_for_actors(ctx), actors=actors, checkpoints=ctx.key("levels/"))
     stats = summarise(rows, time.perf_counter() - t0)
+    stats["ray"] = {"used": use_ray, "why": why, **({"actors": actors} if use_ray else {})}
     write_table(ctx.store, ctx.key("labels.parquet"), rows)
     put_json(ctx.store, ctx.key("label.json"), stats)
     note = " (offline interpreter: no LLM endpoint configured)" if cfg.backend == "offline" else ""
@@ -202,4 +173,5 @@ def run_step(ctx: StepContext) -> StepResult:
         metrics={"prompt_tokens": stats["prompt_tokens"], "completion_tokens": stats["completion_tokens"],
                  "cost_usd": stats["cost_usd"], "latency_p95_s": stats["latency_s"]["p95"]},
         summary=f"  labelled {stats['ok']}/{stats['units']} units{note}; failed {stats['failed']}; "
-                f"tokens {stats['prompt_tokens']}+{stats['completion_tokens']}; cost ${stats['cost_usd']}")
+                f"tokens {stats['prompt_tokens']}+{stats['completion_tokens']}; cost ${stats['cost_usd']}; "
+                f"{'on Ray' if use_ray else 'in this process'} ({why})")
