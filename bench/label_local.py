@@ -3,6 +3,7 @@ real library (default: the installed `minio` package's source).
 
     .venv/bin/python bench/label_local.py                     # 24 functions of minio
     .venv/bin/python bench/label_local.py --source DIR --units 40
+    .venv/bin/python bench/label_local.py --ray-actors 1,2    # also on Ray: units/s with 1 and 2 actors
 
 Prints seconds per unit and three sample outputs next to the functions' own docstrings.
 """
@@ -23,6 +24,8 @@ def main() -> None:
     parser.add_argument("--source", default=str(Path(minio.__file__).parent))
     parser.add_argument("--units", type=int, default=24)
     parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--ray-actors", default="", help="comma list of actor counts: label the same units on Ray "
+                        "Data with each (one CPU and one torch thread per actor) and compare units/s")
     args = parser.parse_args()
     import torch
 
@@ -51,9 +54,31 @@ def main() -> None:
     ok = sum(r["status"] == "ok" and r["source"] == "local" for r in rows)
     print(f"{args.model} on CPU: {ok}/{len(units)} functions of {args.source} labelled in {seconds:.1f}s "
           f"({seconds / len(units):.2f}s per unit; model load {load_s:.1f}s)")
+    if args.ray_actors:
+        on_ray(units, cfg, [int(n) for n in args.ray_actors.split(",")], rows)
     for unit, row in list(zip(units, rows, strict=True))[:3]:
         print(f"\n{unit['qualified_name']}\n  docstring: {unit['docstring'].splitlines()[0]}\n"
               f"  model:     {row['description']}\n  title/tags: {row['title']} / {row['tags']}")
+
+
+def on_ray(units: list[dict], cfg, actor_counts: list[int], in_process: list[dict]) -> None:
+    """The same units through label.use_ray with N actors; the first pass of each count pays the actors' model load,
+    so each count runs twice and the second pass is timed."""
+    from repotune.core.ray_setup import RayConfig, ensure_ray
+    from repotune.label.step import label_units
+
+    ensure_ray(RayConfig())
+    rates = {}
+    for actors in actor_counts:
+        label_units(units[: 2 * actors], cfg, None, use_ray=True, actors=actors)  # start the pool, load the model
+        t0 = time.perf_counter()
+        rows = label_units(units, cfg, None, use_ray=True, actors=actors)
+        seconds = time.perf_counter() - t0
+        rates[actors] = len(units) / seconds
+        same = sum(a == b for a, b in zip(rows, in_process, strict=True))
+        print(f"Ray, {actors} actor(s): {seconds:.1f}s, {rates[actors]:.2f} units/s "
+              f"(x{rates[actors] / rates[actor_counts[0]]:.2f} of {actor_counts[0]}); rows equal to in-process: "
+              f"{same}/{len(units)}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Labelling on Ray Data: each level a map_batches pass over an actor pool gives the rows the in-process path gives,
+"""Labelling on Ray: each level in batches over a pool of actors gives the rows the in-process path gives,
 for every backend; each level is saved as it ends, so a rerun starts at the first level missing; auto's choices."""
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from repotune.core.ray_setup import RayConfig
+from repotune.core.rayjob import RayJobConfig
+from repotune.core.store import StoreConfig
 from repotune.llm.config import LLMEndpointConfig
 
 MOVED_TO_LLM = tuple(LLMEndpointConfig.model_fields)
@@ -44,12 +47,18 @@ class LabelConfig(BaseModel):
         "flow (one call per aspect group, then collation, explanation and labels).")
     prompt_token_budget: int = Field(3000, ge=256, description="Prompt tokens per request (facts and code are truncated).")
     use_ray: bool | Literal["auto"] = Field(
-        "auto", description="Label each level as a Ray Data pass over an actor pool (each actor holds the backend "
-        "once). auto: on Ray when ray.address names a cluster, or for the local backend when there are enough "
+        "auto", description="Label each level in batches on a pool of Ray actors kept for all levels (each holds "
+        "the backend once). auto: on Ray when ray.address names a cluster, or for the local backend when there are enough "
         "units for its actors to repay Ray's start-up (label.choose_ray); the summary says which and why.")
     actors: int | None = Field(None, ge=1, description="Ray actors labelling at once (None: the CPUs Ray has, "
                                "for the local backend; 4 for openai, which waits on the network).")
-    units_per_task: int = Field(16, ge=1, description="Units in one Ray Data batch handed to an actor.")
+    units_per_task: int = Field(16, ge=1, description="Units in one batch handed to a Ray actor.")
+    launcher: Literal["inprocess", "rayjob"] = Field(
+        "inprocess", description="'inprocess': label here (on the Ray cluster at ray.address where label.use_ray "
+        "says so); 'rayjob': create a KubeRay RayJob with GPU workers that labels (label.rayjob) and take its result.")
+    rayjob: RayJobConfig = Field(default_factory=RayJobConfig, description="The RayJob (launcher: rayjob); its "
+                                 "image needs vllm for backend vllm.")
+    rayjob_workers: int = Field(1, ge=1, description="Worker pods of the label RayJob.")
     limit: int | None = Field(None, ge=1, description="Label only the first N units of each level (for trials).")
 
     @model_validator(mode="before")
@@ -60,3 +69,16 @@ class LabelConfig(BaseModel):
             raise ValueError(f"{', '.join('label.' + k for k in moved)}: the endpoint settings are the llm "
                              f"section now ({', '.join('llm.' + k for k in moved)})")
         return data
+
+
+class LabelJob(BaseModel):
+    """What the label RayJob's entrypoint runs: one run's labelling (no secrets: the S3 keys come from a Secret
+    mounted as environment, the endpoint's key from llm.api_key_env)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    store: StoreConfig
+    ray: RayConfig
+    label: LabelConfig
+    llm: LLMEndpointConfig

@@ -1,11 +1,11 @@
-"""A label level as a Ray Data pass: the level's units, each with its children's label lines, go through
-`map_batches` to an actor pool; each actor holds its backend once (the OpenAI-compatible client with its share of
-`llm.concurrency` and `llm.tokens_per_minute`, or the local model, loaded once per actor) and labels its batches
-with the same `label_level` the step runs in process, so the rows are the same."""
+"""Label levels on Ray: a pool of actors, started once per labelling run and kept for every level, each holding
+its backend once (the OpenAI-compatible client with its share of `llm.concurrency` and `llm.tokens_per_minute`,
+or its own copy of the local model, loaded once). A level's units go out in batches of `label.units_per_task`
+with their children's label lines; every actor labels its batch with the same `label_level` the step runs in
+process, so the rows are the same, and they come back as each batch ends."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,7 +25,7 @@ def share(llm: LLMEndpointConfig, actors: int) -> LLMEndpointConfig:
 
 
 class LevelActor:
-    """Ray Data callable class: one backend per actor, built once."""
+    """One backend, built once; labels batches of any level."""
 
     def __init__(self, cfg: dict[str, Any], llm: dict[str, Any], store: dict[str, Any] | None, actors: int):
         from repotune.core.store import StoreConfig, open_store
@@ -43,36 +43,51 @@ class LevelActor:
 
             self.writer = LocalModelWriter(self.cfg, self.store)
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
-        units = [json.loads(u) for u in batch["unit"]]
-        kids = [json.loads(k) for k in batch["kids"]]
-        rows = label_level(units, kids, self.cfg, self.llm, self.client, self.writer, advance=lambda n=1: None)
-        return {"row": [json.dumps(r) for r in rows]}
+    def label(self, units: list[dict[str, Any]], kids: list[list[str]]) -> list[dict[str, Any]]:
+        return label_level(units, kids, self.cfg, self.llm, self.client, self.writer, advance=lambda n=1: None)
 
 
-def label_level_on_ray(level: list[dict[str, Any]], kids: list[list[str]], cfg: LabelConfig,
-                       llm: LLMEndpointConfig, store_config: dict[str, Any] | None, ray_config: RayConfig | None,
-                       actors: int, advance: Callable[[int], None]) -> Iterator[dict[str, Any]]:
-    """The level's rows as the actors finish their batches."""
-    import ray
+class RayLabeller:
+    """The actor pool of one labelling run."""
 
-    ensure_ray(ray_config)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    items = [{"unit": json.dumps(u, default=str), "kids": json.dumps(k)} for u, k in zip(level, kids, strict=True)]
-    actors = max(1, min(actors, len(items)))
-    batch_size = max(1, min(cfg.units_per_task, -(-len(items) // actors)))
-    ds = ray.data.from_items(items, override_num_blocks=max(actors, -(-len(items) // batch_size)))
-    ds = ds.map_batches(LevelActor, batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=actors),
-                        fn_constructor_kwargs={"cfg": cfg.model_dump(), "llm": llm.model_dump(),
-                                               "store": store_config, "actors": actors})
-    try:
-        for batch in ds.iter_batches(batch_size=None, batch_format="pandas"):
-            rows = [json.loads(r) for r in batch["row"]]
-            advance(len(rows))
-            yield from rows
-    except Exception as error:  # noqa: BLE001 - an actor's own error (circuit breaker, a bad model): one line
-        cause: BaseException = error
-        while not isinstance(cause, StepError) and isinstance(getattr(cause, "cause", None), BaseException):
-            cause = cause.cause
-        message = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
-        raise StepError(f"label on Ray: {message}") from None
+    def __init__(self, cfg: LabelConfig, llm: LLMEndpointConfig, store_config: dict[str, Any] | None,
+                 ray_config: RayConfig | None, actors: int):
+        import ray
+
+        ensure_ray(ray_config)
+        # the local model computes: a CPU each (and one torch thread); the others wait on the network or do little
+        cpus = 1 if cfg.backend == "local" else 0.25
+        remote = ray.remote(num_cpus=cpus, max_restarts=0)(LevelActor)
+        self.actors = [remote.remote(cfg.model_dump(), llm.model_dump(), store_config, actors) for _ in range(actors)]
+        self.units_per_task = cfg.units_per_task
+
+    def level(self, units: list[dict[str, Any]], kids: list[list[str]],
+              advance: Callable[[int], None]) -> Iterator[dict[str, Any]]:
+        """The level's rows, batch by batch as the actors finish them."""
+        import ray
+        from ray.util import ActorPool
+
+        size = max(1, min(self.units_per_task, -(-len(units) // len(self.actors))))
+        batches = [(units[i:i + size], kids[i:i + size]) for i in range(0, len(units), size)]
+        pool = ActorPool(self.actors)
+        try:
+            for rows in pool.map_unordered(lambda actor, batch: actor.label.remote(*batch), batches):
+                advance(len(rows))
+                yield from rows
+        except (ray.exceptions.RayError, StepError) as error:
+            raise StepError(f"label on Ray: {_one_line(error)}") from None
+
+    def close(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+
+
+def _one_line(error: BaseException) -> str:
+    """An actor's own error (circuit breaker, a model that does not load) without Ray's traceback."""
+    cause: BaseException = error
+    while isinstance(getattr(cause, "cause", None), BaseException):
+        cause = cause.cause
+    text = str(cause).strip()
+    return text.splitlines()[-1] if text else type(cause).__name__

@@ -3,6 +3,7 @@ level seeing the labels of the level below; answers cached so a rerun pays only 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -71,7 +72,7 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any, llm: 
     children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for u in units:
         children[u["parent_id"]].append(u)
-    client = writer = None
+    client = writer = labeller = None
     rows: dict[str, dict[str, Any]] = {}
 
     def kid_lines(u: dict[str, Any]) -> list[str]:
@@ -79,7 +80,9 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any, llm: 
                 if c["unit_id"] in rows and rows[c["unit_id"]]["status"] == "ok"]
 
     levels = [level for kinds in LEVELS if (level := [u for u in units if u["kind"] in kinds][: cfg.limit or None])]
-    with progress("label", sum(len(level) for level in levels), "units") as advance:
+    with progress("label", sum(len(level) for level in levels), "units") as advance, \
+            contextlib.ExitStack() as cleanup:
+        cleanup.callback(lambda: labeller is not None and labeller.close())
         for index, level in enumerate(levels):
             kids = [kid_lines(u) for u in level]
             identity = _identity(cfg, llm, level, kids)
@@ -94,10 +97,11 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any, llm: 
                 ensure_ray(ray_config)
                 level_rows = label_level_vllm(level, kids, cfg, llm, advance)
             elif use_ray:
-                from repotune.label.ray_levels import label_level_on_ray
+                if labeller is None:
+                    from repotune.label.ray_levels import RayLabeller
 
-                level_rows = list(label_level_on_ray(level, kids, cfg, llm, store_config, ray_config, actors,
-                                                     advance))
+                    labeller = RayLabeller(cfg, llm, store_config, ray_config, actors)
+                level_rows = list(labeller.level(level, kids, advance))
             else:
                 if client is None and writer is None:
                     client, writer = _backend(cfg, llm, store)
@@ -151,6 +155,10 @@ def _store_for_actors(ctx: StepContext) -> dict[str, Any]:
 
 def run_step(ctx: StepContext) -> StepResult:
     cfg = ctx.config.label
+    if cfg.launcher == "rayjob":
+        from repotune.label.rayjob import launch
+
+        return launch(ctx)
     units = read_table(ctx.store, ctx.input_key("analyze", "units.parquet")).to_pylist()
     if not units:
         raise StepError("label: analyze produced no units")

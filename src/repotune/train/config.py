@@ -4,34 +4,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from repotune.core import cluster
 from repotune.core.ray_setup import RayConfig
+from repotune.core.rayjob import RayJobConfig
 from repotune.core.store import StoreConfig
-
-
-class RayJobConfig(BaseModel):
-    """Cluster training: the train step creates a KubeRay RayJob that runs the loop on a GPU node pool."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    namespace: str = Field(cluster.NAMESPACE, description="Namespace of the RayJob (the pipeline's namespace).")
-    image: str | None = Field(None, description="Training image (CUDA + Ray + repotune[train]); None uses the "
-                              "image of this repotune version.")
-    ray_version: str = Field("2.60.0", description="Ray version in the image (KubeRay's rayVersion).")
-    gpus_per_worker: int = Field(1, ge=0, description="GPUs per Ray worker pod (train.num_workers pods).")
-    cpus_per_worker: int = Field(8, ge=1, description="CPUs per Ray worker pod.")
-    memory_per_worker: str = Field("48Gi", description="Memory per Ray worker pod.")
-    node_selector: dict[str, str] = Field(default_factory=lambda: dict(cluster.GPU_NODE_SELECTOR),
-                                          description="Node selector of the worker pods (the GPU node pool).")
-    tolerations: list[dict[str, str]] = Field(
-        default_factory=cluster.gpu_tolerations,
-        description="Tolerations of the worker pods (GPU node taints).")
-    s3_secret: str = Field(cluster.S3_SECRET, description="Secret with the S3 keys (AWS_ACCESS_KEY_ID, "
-                           "AWS_SECRET_ACCESS_KEY), mounted as environment into every Ray pod.")
-    service_account: str = Field(cluster.PIPELINE_SERVICE_ACCOUNT, description="ServiceAccount of the Ray pods.")
-    ttl_seconds_after_finished: int = Field(3600, ge=0, description="Seconds KubeRay keeps a finished RayJob.")
-    active_deadline_seconds: int = Field(86400, ge=60, description="KubeRay stops the job after this long.")
-    poll_interval_s: float = Field(15.0, gt=0, description="Seconds between status polls of the RayJob.")
 
 
 class TrainConfig(BaseModel):
