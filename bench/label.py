@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/label.py                  # latency 200 ms, concurrency 1, 8, 64
     .venv/bin/python bench/label.py --latency-ms 100 --waves 16
+    .venv/bin/python bench/label.py --concurrency 64 --ray-actors 4   # also through 4 Ray actors (label.use_ray)
 
 Prints requests/s at each concurrency C against the bound C/L (L = the server's latency; goal >= 90% of it at
 64), then calls and tokens per unit in single-request mode vs the patent's per-aspect mode on the same units.
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=200)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--waves", type=int, default=32, help="units per run = concurrency x waves")
+    parser.add_argument("--ray-actors", type=int, default=0, help="also label each level through this many Ray "
+                        "actors sharing the concurrency (Ray started before the timing; the actors' start inside it)")
     args = parser.parse_args()
     from repotune.analyze.discover import discover
     from repotune.analyze.step import analyze_repository
@@ -86,17 +89,25 @@ def main() -> None:
     with server:
         print(f"{'concurrency':>11} {'units':>6} {'seconds':>8} {'req/s':>8} {'bound C/L':>10} {'of bound':>9} "
               f"{'client CPU ms/req':>18}")
+        ways = [0, args.ray_actors] if args.ray_actors else [0]
+        if args.ray_actors:
+            from repotune.core.ray_setup import ensure_ray
+
+            ensure_ray(None)
         for concurrency in args.concurrency:
-            n = concurrency * args.waves
-            llm = LLMEndpointConfig(base_url=server.url, model="bench", concurrency=concurrency)
-            store = LocalStore(caches / f"c{concurrency}")
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            rows = label_units(units[:n], LabelConfig(backend="openai"), store, llm)
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-            requests = sum(r["requests"] for r in rows)
-            rate, bound = requests / seconds, concurrency / latency
-            print(f"{concurrency:>11} {n:>6} {seconds:>8.2f} {rate:>8.1f} {bound:>10.1f} {rate / bound:>8.0%} "
-                  f"{cpu * 1000 / requests:>18.2f}")
+            for actors in ways:
+                n = concurrency * args.waves
+                llm = LLMEndpointConfig(base_url=server.url, model="bench", concurrency=concurrency)
+                store = LocalStore(caches / f"c{concurrency}-a{actors}")
+                on_ray = {"use_ray": True, "actors": actors, "store_config": {"url": store.url}} if actors else {}
+                t0, cpu0 = time.perf_counter(), time.process_time()
+                rows = label_units(units[:n], LabelConfig(backend="openai"), store, llm, **on_ray)
+                seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                requests = sum(r["requests"] for r in rows)
+                rate, bound = requests / seconds, concurrency / latency
+                where = f"{concurrency} ray{actors}" if actors else f"{concurrency}"
+                print(f"{where:>11} {n:>6} {seconds:>8.2f} {rate:>8.1f} {bound:>10.1f} {rate / bound:>8.0%} "
+                      f"{cpu * 1000 / requests:>18.2f}" + (" (driver only)" if actors else ""))
         sample = base[:32]
         print(f"\nmode comparison on the same {len(sample)} units:")
         print(f"{'mode':>10} {'calls/unit':>11} {'prompt tok/unit':>16} {'completion tok/unit':>20}")

@@ -141,3 +141,20 @@ def test_the_vllm_backend_labels_on_a_gpu(sample_units, ray_local):
     cfg = LabelConfig(backend="vllm", vllm={"model": model, "max_model_len": 4096})
     rows = label_units(sample_units, cfg, None, LLMEndpointConfig(max_tokens=600))
     assert len(rows) == len(sample_units) and sum(r["status"] == "ok" for r in rows) >= 0.9 * len(rows)
+
+
+def test_actors_keep_to_the_endpoints_concurrency_under_429s_and_lose_nothing(sample_units, local_store, ray_local):
+    """Two actors share llm.concurrency=4: the server never holds more than 4 requests at once, while a third of
+    its answers are 429s with Retry-After; every unit ends labelled, none twice."""
+    from repotune.llm.testserver import Faults
+
+    llm = LLMEndpointConfig(model="test-model", concurrency=4, timeout_s=5.0, backoff_s=0.01, max_retries=10)
+    with TestServer(Faults(rate=0.3, kinds=("429",), seed=3, retry_after_s=0.05), latency_s=0.05) as server:
+        rows = label_units(sample_units, LabelConfig(backend="openai", units_per_task=4), local_store,
+                           llm.model_copy(update={"base_url": server.url}), use_ray=True,
+                           store_config={"url": local_store.url}, actors=2)
+    assert sum(r.outcome == "429" for r in server.log) > 0
+    assert 2 <= server.max_in_flight <= 4
+    assert [r["unit_id"] for r in rows] == [u["unit_id"] for u in sample_units]
+    assert {r["status"] for r in rows} == {"ok"}
+    assert sorted(server.answered()) == sorted(u["unit_id"] for u in sample_units)  # each answered once

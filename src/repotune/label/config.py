@@ -52,7 +52,8 @@ class LabelConfig(BaseModel):
         "units for its actors to repay Ray's start-up (label.choose_ray); the summary says which and why.")
     actors: int | None = Field(None, ge=1, description="Ray actors labelling at once (None: the CPUs Ray has, "
                                "for the local backend; 4 for openai, which waits on the network).")
-    units_per_task: int = Field(16, ge=1, description="Units in one batch handed to a Ray actor.")
+    units_per_task: int | None = Field(None, ge=1, description="Units in one batch handed to a Ray actor (None: "
+                                       "a third of an actor's share of the level, so the actors stay balanced).")
     launcher: Literal["inprocess", "rayjob"] = Field(
         "inprocess", description="'inprocess': label here (on the Ray cluster at ray.address where label.use_ray "
         "says so); 'rayjob': create a KubeRay RayJob with GPU workers that labels (label.rayjob) and take its result.")

@@ -67,7 +67,9 @@ class RayLabeller:
         import ray
         from ray.util import ActorPool
 
-        size = max(1, min(self.units_per_task, -(-len(units) // len(self.actors))))
+        # at least three batches per actor where there are units enough: an actor that finishes early takes the
+        # next batch instead of idling while another works through a long one
+        size = max(1, min(self.units_per_task or len(units), -(-len(units) // (3 * len(self.actors)))))
         batches = [(units[i:i + size], kids[i:i + size]) for i in range(0, len(units), size)]
         pool = ActorPool(self.actors)
         try:

@@ -23,12 +23,14 @@ from repotune.label.prompts import PROMPT_VERSION
 from repotune.llm.client import make_client
 from repotune.llm.config import LLMEndpointConfig
 
-# Measured on this project's 2-core VM (bench/label_local.py): SmolLM2-135M describes a unit in ~1.0 s on one
-# core; a local Ray with its actor pool and one model per actor takes ~16 s to start. Ray pays once
-# units x s/unit x (1 - 1/(0.9 w)) > start-up.
-LOCAL_UNIT_S = 1.0
-RAY_START_S = 16.0
-RAY_EFFICIENCY = 0.9
+# Measured on this project's 2-core VM with SmolLM2-135M (bench/label_local.py --ray-actors 1,2): 2.38 s a unit in
+# this process (two torch threads), 2.8 s a unit in one actor (one thread), two actors 0.81 as fast as two alone;
+# Ray's start-up (13 s, as analyze measured) plus the model load in each actor (4.3 s). Ray pays once
+# units x (in-process s/unit - actor s/unit / (efficiency x actors)) > start-up.
+IN_PROCESS_UNIT_S = 2.38
+ACTOR_UNIT_S = 2.8
+RAY_EFFICIENCY = 0.81
+RAY_START_S = 13.0 + 4.3
 
 
 def choose_ray(use_ray: bool | str, backend: str, units: int, workers: int, address: str | None) -> tuple[bool, str]:
@@ -45,7 +47,10 @@ def choose_ray(use_ray: bool | str, backend: str, units: int, workers: int, addr
                           "requests in flight)"))
     if workers <= 1:
         return False, "auto: one CPU, nothing to parallelise"
-    crossover = RAY_START_S / (LOCAL_UNIT_S * (1 - 1 / (RAY_EFFICIENCY * workers)))
+    saved = IN_PROCESS_UNIT_S - ACTOR_UNIT_S / (RAY_EFFICIENCY * workers)  # seconds a unit, once Ray runs
+    if saved <= 0:
+        return False, f"auto: {workers} actors would label no faster than this process"
+    crossover = RAY_START_S / saved
     if units > crossover:
         return True, f"auto: {units} units for the local model, over {crossover:.0f} on {workers} CPUs"
     return False, f"auto: {units} units for the local model, below {crossover:.0f}, where Ray pays on {workers} CPUs"

@@ -55,6 +55,8 @@ class TestServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._ready = threading.Event()
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests it held at once: what a client's concurrency limit must bound
 
     @property
     def url(self) -> str:
@@ -70,6 +72,14 @@ class TestServer:
         return "ok"
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1  # the server's own event loop: no lock needed
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         prompt = "\n".join(m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user")
         match = re.search(r"^unit_id: (\S+)", prompt, re.M)
