@@ -175,3 +175,24 @@ def run_and_collect(ctx: Any, job: dict[str, Any], cfg: RayJobConfig, api: Any =
     doc = get_json(ctx.store, key)
     doc.setdefault("extra", {})["rayjob"] = f"{ns}/{name}"
     return doc
+
+
+def read_job(model: type[BaseModel], env: str, step: str) -> BaseModel | None:
+    """The entrypoint's job settings from its environment (the RayJob's runtimeEnvYAML), with logging set up;
+    None after a one-line error on stderr when they are missing or invalid."""
+    import logging
+    import os
+    import sys
+
+    from pydantic import ValidationError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    text = os.environ.get(env)
+    if not text:
+        print(f"error: {env} is not set (the RayJob's runtimeEnvYAML carries the {step} job)", file=sys.stderr)
+        return None
+    try:
+        return model.model_validate(yaml.safe_load(text))
+    except (yaml.YAMLError, ValidationError) as e:
+        print(f"error: {env} is not a valid {step} job: {str(e).splitlines()[0]}", file=sys.stderr)
+        return None

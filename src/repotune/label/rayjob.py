@@ -10,14 +10,13 @@ step's in-process path, never the launcher again.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from typing import Any
 
 import yaml
 
 from repotune.core.images import TRAIN_IMAGE
-from repotune.core.rayjob import RESULT_NAME, render, run_and_collect
+from repotune.core.rayjob import RESULT_NAME, read_job, render, run_and_collect
 from repotune.core.step import StepContext, StepResult
 from repotune.label.config import LabelJob
 
@@ -46,22 +45,11 @@ def launch(ctx: StepContext, api: Any = None, timeout_s: float | None = None) ->
 
 def main() -> int:
     """The RayJob entrypoint: label the run the LabelJob names on this Ray cluster; leave the result in the store."""
-    import logging
-
-    from pydantic import ValidationError
-
     from repotune.core.store import open_store, put_json
     from repotune.label.step import run_step
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    text = os.environ.get(CONFIG_ENV)
-    if not text:
-        print(f"error: {CONFIG_ENV} is not set (the RayJob's runtimeEnvYAML carries the label job)", file=sys.stderr)
-        return 2
-    try:
-        job = LabelJob.model_validate(yaml.safe_load(text))
-    except (yaml.YAMLError, ValidationError) as e:
-        print(f"error: {CONFIG_ENV} is not a valid label job: {str(e).splitlines()[0]}", file=sys.stderr)
+    job = read_job(LabelJob, CONFIG_ENV, "label")
+    if job is None:
         return 2
     store = open_store(job.store)
     ctx = StepContext(config=job, store=store, step="label")  # a LabelJob holds every section the step reads

@@ -9,7 +9,6 @@ where the launcher picks it up. It never re-enters the step function.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -17,7 +16,7 @@ import yaml
 
 from repotune.core.images import TRAIN_IMAGE
 from repotune.core.k8s import custom_objects_api  # noqa: F401 - tests build the API client through this module
-from repotune.core.rayjob import RESULT_NAME, render, run_and_collect
+from repotune.core.rayjob import RESULT_NAME, read_job, render, run_and_collect
 from repotune.core.step import StepContext, StepResult, step_prefix
 from repotune.train.config import TrainJob
 
@@ -51,22 +50,12 @@ def launch(ctx: StepContext, api: Any = None, timeout_s: float | None = None) ->
 def main() -> int:
     """The RayJob entrypoint: run the TrainJob it carries on this Ray cluster and leave the result in the store."""
     import dataclasses
-    import logging
-
-    from pydantic import ValidationError
 
     from repotune.core.store import open_store, put_json
     from repotune.train.step import train_adapter
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    text = os.environ.get(CONFIG_ENV)
-    if not text:
-        print(f"error: {CONFIG_ENV} is not set (the RayJob's runtimeEnvYAML carries the train job)", file=sys.stderr)
-        return 2
-    try:
-        job = TrainJob.model_validate(yaml.safe_load(text))
-    except (yaml.YAMLError, ValidationError) as e:
-        print(f"error: {CONFIG_ENV} is not a valid train job: {str(e).splitlines()[0]}", file=sys.stderr)
+    job = read_job(TrainJob, CONFIG_ENV, "train")
+    if job is None:
         return 2
     store = open_store(job.store)
     result = train_adapter(job, store)
