@@ -3,6 +3,7 @@
     .venv/bin/python bench/label.py                  # latency 200 ms, concurrency 1, 8, 64
     .venv/bin/python bench/label.py --latency-ms 100 --waves 16
     .venv/bin/python bench/label.py --concurrency 64 --ray-actors 4   # also through 4 Ray actors (label.use_ray)
+    .venv/bin/python bench/label.py --memory-units 200000             # driver peak RSS, offline backend
 
 Prints requests/s at each concurrency C against the bound C/L (L = the server's latency; goal >= 90% of it at
 64), then calls and tokens per unit in single-request mode vs the patent's per-aspect mode on the same units.
@@ -63,7 +64,11 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=32, help="units per run = concurrency x waves")
     parser.add_argument("--ray-actors", type=int, default=0, help="also label each level through this many Ray "
                         "actors sharing the concurrency (Ray started before the timing; the actors' start inside it)")
+    parser.add_argument("--memory-units", type=int, default=0, help="only this: label that many copies of the "
+                        "units offline in this process (a fresh child process) and print its peak RSS")
     args = parser.parse_args()
+    if args.memory_units:
+        return memory(args.memory_units)
     from repotune.analyze.discover import discover
     from repotune.analyze.step import analyze_repository
     from repotune.label.config import LabelConfig
@@ -118,6 +123,37 @@ def main() -> None:
                   f"{sum(r['prompt_tokens'] for r in rows) / len(sample):>16.0f} "
                   f"{sum(r['completion_tokens'] for r in rows) / len(sample):>20.0f}")
     shutil.rmtree(caches)
+
+
+def memory(count: int) -> None:
+    """Peak RSS of a child process that labels `count` units offline in process, next to the units' own size."""
+    import subprocess
+    import sys
+
+    code = f"""
+import resource, time
+from pathlib import Path
+import repotune
+from repotune.analyze.discover import discover
+from repotune.analyze.step import analyze_repository
+from repotune.label.config import LabelConfig
+from repotune.label.step import label_units
+root = Path(repotune.__file__).parents[1]
+files = [f for f in discover(root, ["**/samples/**"], 1_000_000).files if f[1] == "python"]
+base = analyze_repository(files, "repotune").units
+# each copy its own strings, as a real table of that size has (copies sharing one code string would hide its cost)
+units = [dict(u, unit_id=f"{{u['unit_id']}}-{{i}}", parent_id=u["parent_id"] and f"{{u['parent_id']}}-{{i}}",
+              code=(u["code"] or "") + f"\\n# copy {{i}}")
+         for i in range(-(-{count} // len(base))) for u in base][:{count}]
+loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+t0 = time.perf_counter()
+rows = label_units(units, LabelConfig(), None)
+seconds = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+print(f"{{len(units)}} units (copies of repotune's own {{len(base)}}): peak RSS {{loaded:.2f}} GiB with the units "
+      f"loaded, {{peak:.2f}} GiB after labelling them offline in process ({{len(rows) / seconds:.0f}} units/s)")
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 if __name__ == "__main__":
