@@ -22,6 +22,20 @@ LEVELS = (("function", "method"), ("class",), ("file",), ("directory",), ("repos
 SYSTEM = "You are a precise software documentation assistant. Answer with JSON only."
 
 
+def backend(cfg: LabelConfig, llm: LLMEndpointConfig, store: Any) -> tuple[Any, Any]:
+    """(client, writer) for label_level: the endpoint's client, or the local model's writer (both None: offline
+    and vllm, which label_level does not run)."""
+    if cfg.backend == "openai":
+        from repotune.llm.client import make_client
+
+        return make_client(llm, store), None
+    if cfg.backend == "local":
+        from repotune.label.local import LocalModelWriter
+
+        return None, LocalModelWriter(cfg, store)
+    return None, None
+
+
 def child_summary(unit: dict[str, Any], row: dict[str, Any]) -> str:
     return f"{unit['kind']} {unit['qualified_name'].split('::')[-1]}: {row['title']} — {row['description']}"
 

@@ -12,7 +12,7 @@ from typing import Any
 from repotune.core.errors import StepError
 from repotune.core.ray_setup import RayConfig, ensure_ray
 from repotune.label.config import LabelConfig
-from repotune.label.levels import label_level
+from repotune.label.levels import backend, label_level
 from repotune.llm.config import LLMEndpointConfig
 
 
@@ -33,15 +33,7 @@ class LevelActor:
         self.cfg = LabelConfig(**cfg)
         self.llm = share(LLMEndpointConfig(**llm), actors)
         self.store = open_store(StoreConfig(**store)) if store else None
-        self.client = self.writer = None
-        if self.cfg.backend == "openai":
-            from repotune.llm.client import make_client
-
-            self.client = make_client(self.llm, self.store)
-        elif self.cfg.backend == "local":
-            from repotune.label.local import LocalModelWriter
-
-            self.writer = LocalModelWriter(self.cfg, self.store)
+        self.client, self.writer = backend(self.cfg, self.llm, self.store)
 
     def label(self, units: list[dict[str, Any]], kids: list[list[str]]) -> list[dict[str, Any]]:
         return label_level(units, kids, self.cfg, self.llm, self.client, self.writer, advance=lambda n=1: None)

@@ -18,9 +18,8 @@ from repotune.core.ray_setup import RayConfig
 from repotune.core.step import StepContext, StepResult
 from repotune.core.store import LocalStore, get_json, put_json, read_table, write_table
 from repotune.label.config import LabelConfig
-from repotune.label.levels import LEVELS, child_summary, label_level
+from repotune.label.levels import LEVELS, backend, child_summary, label_level
 from repotune.label.prompts import PROMPT_VERSION
-from repotune.llm.client import make_client
 from repotune.llm.config import LLMEndpointConfig
 
 # Measured on this project's 2-core VM with SmolLM2-135M (bench/label_local.py --ray-actors 1,2): 2.38 s a unit in
@@ -69,15 +68,16 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any, llm: 
                 *, use_ray: bool = False, ray_config: RayConfig | None = None, store_config: dict | None = None,
                 actors: int = 1, checkpoints: str | None = None) -> list[dict[str, Any]]:
     """Label every unit bottom-up; returns one row per unit (failed ones carry their reason). `llm` is the
-    endpoint of backend openai (the run's `llm` section). use_ray: each level is a Ray Data pass over `actors`
-    actors (store_config: how they open the store, for the answer cache). checkpoints: a store prefix where each
+    endpoint of backend openai (the run's `llm` section). use_ray: each level goes in batches to a pool of
+    `actors` Ray actors kept for every level (store_config: how they open the store, for the answer cache). checkpoints: a store prefix where each
     level's rows are saved as it ends; a rerun takes the levels saved there (same units, same settings) as they
     are and labels from the first level missing."""
     llm = llm or LLMEndpointConfig()
     children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for u in units:
         children[u["parent_id"]].append(u)
-    client = writer = labeller = None
+    in_process: tuple[Any, Any] | None = None  # (client, writer), built at the first level labelled here
+    labeller = None
     rows: dict[str, dict[str, Any]] = {}
 
     def kid_lines(u: dict[str, Any]) -> list[str]:
@@ -108,26 +108,14 @@ def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any, llm: 
                     labeller = RayLabeller(cfg, llm, store_config, ray_config, actors)
                 level_rows = list(labeller.level(level, kids, advance))
             else:
-                if client is None and writer is None:
-                    client, writer = _backend(cfg, llm, store)
-                level_rows = label_level(level, kids, cfg, llm, client, writer, advance)
+                in_process = in_process or backend(cfg, llm, store)
+                level_rows = label_level(level, kids, cfg, llm, *in_process, advance)
             for row in level_rows:
                 rows[row["unit_id"]] = row
             if saved:  # the rows first, then the marker that says they are whole
                 write_table(store, f"{saved}.parquet", level_rows)
                 put_json(store, f"{saved}.json", {"identity": identity})
     return [rows[u["unit_id"]] for u in units if u["unit_id"] in rows]
-
-
-def _backend(cfg: LabelConfig, llm: LLMEndpointConfig, store: Any) -> tuple[Any, Any]:
-    """The endpoint's client, or the local model's writer (None, None: offline)."""
-    if cfg.backend == "openai":
-        return make_client(llm, store), None
-    if cfg.backend == "local":
-        from repotune.label.local import LocalModelWriter
-
-        return None, LocalModelWriter(cfg, store)
-    return None, None
 
 
 def summarise(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:

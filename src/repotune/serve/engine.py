@@ -42,9 +42,6 @@ class Job:
     sent: str = ""
     finish_reason: str | None = None
 
-    def emit(self, event: tuple) -> None:
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
-
 
 def _deliver(items: list[tuple[Job, tuple]]) -> None:
     for job, event in items:
@@ -294,13 +291,13 @@ class BatchEngine:
                 self.model.set_adapter(adapter)
         return {}
 
-    def _choose(self, jobs: list[Job], logits: Any) -> list[int]:
+    def _choose(self, jobs: list[Job], logits: Any, eos_ids: set[int]) -> list[int]:
         """Each row's next token: greedy at temperature 0, else sampled; no end of sequence before the model's
         generation_config.min_new_tokens."""
         import torch
 
         least = getattr(self.model.generation_config, "min_new_tokens", None) or 0
-        eos = sorted(self._eos_ids())
+        eos = sorted(eos_ids)
         if least and eos:
             early = torch.tensor([len(job.generated) < least for job in jobs])
             if early.any():
@@ -320,14 +317,15 @@ class BatchEngine:
         ids = torch.tensor([[pad] * (width - len(job.ids)) + job.ids for job in jobs])
         mask = torch.tensor([[0] * (width - len(job.ids)) + [1] * len(job.ids) for job in jobs])
         logits, cache = self._forward(jobs, ids, mask, None)
-        return self._advance(_Batch(jobs, cache, mask, []), self._choose(jobs, logits), text)
+        return self._advance(_Batch(jobs, cache, mask, []), self._choose(jobs, logits, text.eos_ids), text)
 
     def _decode(self, batch: _Batch, text: _Text) -> _Batch | None:
         import torch
 
         mask = torch.cat([batch.mask, torch.ones(len(batch.jobs), 1, dtype=batch.mask.dtype)], dim=1)
         logits, cache = self._forward(batch.jobs, torch.tensor(batch.feed)[:, None], mask, batch.cache)
-        return self._advance(_Batch(batch.jobs, cache, mask, []), self._choose(batch.jobs, logits), text)
+        tokens = self._choose(batch.jobs, logits, text.eos_ids)
+        return self._advance(_Batch(batch.jobs, cache, mask, []), tokens, text)
 
     @staticmethod
     def _advance(batch: _Batch, tokens: list[int], text: _Text) -> _Batch | None:
