@@ -90,6 +90,21 @@ def test_a_rerun_takes_the_levels_saved_and_labels_from_the_first_missing(sample
         assert callable_requests(server.log[second:]) == sum(u["kind"] == "function" for u in sample_units)
 
 
+def test_a_saved_level_belongs_to_the_model_that_labelled_it(sample_units):
+    from repotune.label.step import _identity
+
+    level = [u for u in sample_units if u["kind"] == "function"]
+    kids = [[] for _ in level]
+
+    def identity(**label) -> str:
+        return _identity(LabelConfig(**label), LLMEndpointConfig(model="m1"), level, kids)
+
+    assert identity(backend="vllm", vllm={"model": "a"}) != identity(backend="vllm", vllm={"model": "b"})
+    assert _identity(LabelConfig(backend="openai"), LLMEndpointConfig(model="m2"), level, kids) != identity(
+        backend="openai")
+    assert identity(backend="offline") == identity(backend="offline", vllm={"model": "b"})
+
+
 def test_actors_share_the_endpoint_limits():
     llm = LLMEndpointConfig(concurrency=16, tokens_per_minute=90_000)
     part = share(llm, 4)

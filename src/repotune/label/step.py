@@ -59,7 +59,7 @@ def _identity(cfg: LabelConfig, llm: LLMEndpointConfig, level: list[dict[str, An
     """What a level's saved rows depend on: the units (ids and content), their children's labels, and how they
     are labelled."""
     what = [PROMPT_VERSION, cfg.backend, cfg.mode, cfg.local_model, cfg.local_max_tokens, cfg.prompt_token_budget,
-            llm.model if cfg.backend == "openai" else None,
+            {"openai": llm.model, "vllm": cfg.vllm.model}.get(cfg.backend),
             sorted((u["unit_id"], u["content_hash"], k) for u, k in zip(level, kids, strict=True))]
     return hashlib.sha256(json.dumps(what, default=str).encode()).hexdigest()
 
