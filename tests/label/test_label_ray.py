@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from repotune.core.errors import StepError
-from repotune.label import step as label_step
+from repotune.label import labelling as label_step
 from repotune.label.config import LabelConfig
 from repotune.label.ray_levels import share
 from repotune.label.step import choose_ray, label_units
@@ -91,16 +91,18 @@ def test_a_rerun_takes_the_levels_saved_and_labels_from_the_first_missing(sample
 
 
 def test_a_saved_level_belongs_to_the_model_that_labelled_it(sample_units):
-    from repotune.label.step import _identity
+    from repotune.label.labelling import level_identity
 
-    level = [u for u in sample_units if u["kind"] == "function"]
-    kids = [[] for _ in level]
+    level = [(u["unit_id"], u["content_hash"], []) for u in sample_units if u["kind"] == "function"]
+
+    def _identity(cfg: LabelConfig, llm: LLMEndpointConfig, level: list, kids: None) -> str:
+        return level_identity(cfg, llm, iter(level))
 
     def identity(**label) -> str:
-        return _identity(LabelConfig(**label), LLMEndpointConfig(model="m1"), level, kids)
+        return _identity(LabelConfig(**label), LLMEndpointConfig(model="m1"), level, None)
 
     assert identity(backend="vllm", vllm={"model": "a"}) != identity(backend="vllm", vllm={"model": "b"})
-    assert _identity(LabelConfig(backend="openai"), LLMEndpointConfig(model="m2"), level, kids) != identity(
+    assert _identity(LabelConfig(backend="openai"), LLMEndpointConfig(model="m2"), level, None) != identity(
         backend="openai")
     assert identity(backend="offline") == identity(backend="offline", vllm={"model": "b"})
 

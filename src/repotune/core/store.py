@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
@@ -248,7 +248,45 @@ def write_table(store: ObjectStore, key: str, table: Any) -> None:
     if not isinstance(table, pa.Table):
         table = pa.Table.from_pylist(list(table))
     with store.open_write(key) as f:
-        pq.write_table(table, f, compression="zstd")
+        pq.write_table(table, f, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+
+
+# Row groups small enough that a reader streaming a table (open_table) holds one group's columns, not the table's
+ROW_GROUP_ROWS = 16_384
+
+
+@contextlib.contextmanager
+def open_table(store: ObjectStore, key: str) -> Iterator[Any]:
+    """A Parquet object as a pyarrow ParquetFile, to read in batches without holding the table in memory: a local
+    store's file where it lies, any other store's object spooled to a temporary file first."""
+    import pyarrow.parquet as pq
+
+    with store.open_read(key) as f:
+        if f.seekable():
+            with pq.ParquetFile(f) as table:
+                yield table
+            return
+    with tempfile.TemporaryDirectory(prefix="repotune-table-") as folder:
+        path = Path(folder) / "table.parquet"
+        store.get_file(key, path)
+        with pq.ParquetFile(path) as table:
+            yield table
+
+
+@contextlib.contextmanager
+def table_writer(store: ObjectStore, key: str, schema: Any) -> Iterator[Callable[[Any], None]]:
+    """write(rows) appends rows (dicts, or a pyarrow Table of the schema) to a Parquet object written as a stream; the object appears whole when the block
+    ends, and not at all when it raises."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with store.open_write(key) as f, pq.ParquetWriter(f, schema, compression="zstd") as writer:
+        def write(rows: list[dict[str, Any]] | Any) -> None:
+            table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema=schema)
+            if table.num_rows:
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+        yield write
 
 
 def read_table(store: ObjectStore, key: str) -> Any:

@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+import pyarrow as pa
 from pydantic import ValidationError
 
 from repotune.contracts import ASPECTS
@@ -19,6 +20,16 @@ from repotune.llm.client import LLMRequest, LLMResult
 from repotune.llm.config import LLMEndpointConfig
 
 LEVELS = (("function", "method"), ("class",), ("file",), ("directory",), ("repository",))
+_TEXT = pa.string()
+# labels.parquet and each saved level: fixed types, so a level written in batches has one schema whatever a batch
+# happens to hold (a batch without errors would otherwise infer the error column as null)
+LABEL_SCHEMA = pa.schema([
+    ("unit_id", _TEXT), ("kind", _TEXT), ("source", _TEXT), ("model", _TEXT), ("status", _TEXT), ("error", _TEXT),
+    ("interpretations", _TEXT), ("combined_interpretation", _TEXT), ("explanation_level", _TEXT),
+    ("explanation_abstract", _TEXT), ("explanation_paraphrase", _TEXT), ("domain", _TEXT), ("context", _TEXT),
+    ("tags", pa.list_(_TEXT)), ("title", _TEXT), ("description", _TEXT), ("prompt_tokens", pa.int64()),
+    ("completion_tokens", pa.int64()), ("cost_usd", pa.float64()), ("latency_s", pa.float64()),
+    ("cached", pa.bool_()), ("requests", pa.int64())])
 SYSTEM = "You are a precise software documentation assistant. Answer with JSON only."
 
 

@@ -2,7 +2,8 @@
 its backend once (the OpenAI-compatible client with its share of `llm.concurrency` and `llm.tokens_per_minute`,
 or its own copy of the local model, loaded once). A level's units go out in batches of `label.units_per_task`
 with their children's label lines; every actor labels its batch with the same `label_level` the step runs in
-process, so the rows are the same, and they come back as each batch ends."""
+process, so the rows are the same; they come back in the level's order, read from the table only as actors
+are free to take them."""
 
 from __future__ import annotations
 
@@ -53,21 +54,40 @@ class RayLabeller:
         self.actors = [remote.remote(cfg.model_dump(), llm.model_dump(), store_config, actors) for _ in range(actors)]
         self.units_per_task = cfg.units_per_task
 
-    def level(self, units: list[dict[str, Any]], kids: list[list[str]],
-              advance: Callable[[int], None]) -> Iterator[dict[str, Any]]:
-        """The level's rows, batch by batch as the actors finish them."""
-        import ray
-        from ray.util import ActorPool
+    def batch_size(self, level_units: int) -> int:
+        """Units per actor call: label.units_per_task, and at least three batches per actor where there are units
+        enough, so an actor that finishes early takes the next batch instead of idling while another works
+        through a long one."""
+        return max(1, min(self.units_per_task or level_units, -(-level_units // (3 * len(self.actors)))))
 
-        # at least three batches per actor where there are units enough: an actor that finishes early takes the
-        # next batch instead of idling while another works through a long one
-        size = max(1, min(self.units_per_task or len(units), -(-len(units) // (3 * len(self.actors)))))
-        batches = [(units[i:i + size], kids[i:i + size]) for i in range(0, len(units), size)]
-        pool = ActorPool(self.actors)
+    def level(self, batches: Iterator[tuple[list[dict[str, Any]], list[list[str]]]],
+              advance: Callable[[int], None]) -> Iterator[list[dict[str, Any]]]:
+        """The level's rows, batch by batch in the order the batches came: each idle actor takes the next batch,
+        read from `batches` only then, and rows wait only for the batches before them (a few per actor), so the
+        driver holds a handful of batches, never the level."""
+        import ray
+
+        idle = list(self.actors)
+        running: dict[Any, tuple[int, Any]] = {}  # result ref -> (batch number, actor)
+        done: dict[int, list[dict[str, Any]]] = {}
+        sent = written = 0
+        ahead = 4 * len(self.actors)  # batches sent beyond the oldest one unwritten
         try:
-            for rows in pool.map_unordered(lambda actor, batch: actor.label.remote(*batch), batches):
-                advance(len(rows))
-                yield from rows
+            while True:
+                while idle and sent - written < ahead and (batch := next(batches, None)) is not None:
+                    actor = idle.pop()
+                    running[actor.label.remote(*batch)] = (sent, actor)
+                    sent += 1
+                if not running:
+                    return
+                [ready], _ = ray.wait(list(running), num_returns=1)
+                number, actor = running.pop(ready)
+                idle.append(actor)
+                done[number] = ray.get(ready)
+                advance(len(done[number]))
+                while written in done:
+                    yield done.pop(written)
+                    written += 1
         except (ray.exceptions.RayError, StepError) as error:
             raise StepError(f"label on Ray: {_one_line(error)}") from None
 

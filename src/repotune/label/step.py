@@ -3,24 +3,22 @@ level seeing the labels of the level below; answers cached so a rerun pays only 
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import os
 import statistics
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Any
 
 from repotune.core.errors import StepError
-from repotune.core.progress import progress
 from repotune.core.ray_setup import RayConfig
 from repotune.core.step import StepContext, StepResult
-from repotune.core.store import LocalStore, get_json, put_json, read_table, write_table
+from repotune.core.store import LocalStore, open_table, put_json, table_writer
 from repotune.label.config import LabelConfig
-from repotune.label.levels import LEVELS, backend, child_summary, label_level
-from repotune.label.prompts import PROMPT_VERSION
+from repotune.label.labelling import ParquetTable, label_table, label_units
+from repotune.label.levels import LABEL_SCHEMA
 from repotune.llm.config import LLMEndpointConfig
+
+__all__ = ["choose_ray", "label_stored_units", "label_units", "run_step"]
 
 # Measured on this project's 2-core VM with SmolLM2-135M (bench/label_local.py --ray-actors 1,2): 2.38 s a unit in
 # this process (two torch threads), 2.8 s a unit in one actor (one thread), two actors 0.81 as fast as two alone;
@@ -55,86 +53,44 @@ def choose_ray(use_ray: bool | str, backend: str, units: int, workers: int, addr
     return False, f"auto: {units} units for the local model, below {crossover:.0f}, where Ray pays on {workers} CPUs"
 
 
-def _identity(cfg: LabelConfig, llm: LLMEndpointConfig, level: list[dict[str, Any]], kids: list[list[str]]) -> str:
-    """What a level's saved rows depend on: the units (ids and content), their children's labels, and how they
-    are labelled."""
-    what = [PROMPT_VERSION, cfg.backend, cfg.mode, cfg.local_model, cfg.local_max_tokens, cfg.prompt_token_budget,
-            {"openai": llm.model, "vllm": cfg.vllm.model}.get(cfg.backend),
-            sorted((u["unit_id"], u["content_hash"], k) for u, k in zip(level, kids, strict=True))]
-    return hashlib.sha256(json.dumps(what, default=str).encode()).hexdigest()
+class Tally:
+    """The label summary (label.json), counted as rows go by: the rows themselves are not kept."""
 
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+        self.sources: Counter[str] = Counter()
+        self.latencies: list[float] = []
+        self.cost = 0.0
 
-def label_units(units: list[dict[str, Any]], cfg: LabelConfig, store: Any, llm: LLMEndpointConfig | None = None,
-                *, use_ray: bool = False, ray_config: RayConfig | None = None, store_config: dict | None = None,
-                actors: int = 1, checkpoints: str | None = None) -> list[dict[str, Any]]:
-    """Label every unit bottom-up; returns one row per unit (failed ones carry their reason). `llm` is the
-    endpoint of backend openai (the run's `llm` section). use_ray: each level goes in batches to a pool of
-    `actors` Ray actors kept for every level (store_config: how they open the store, for the answer cache). checkpoints: a store prefix where each
-    level's rows are saved as it ends; a rerun takes the levels saved there (same units, same settings) as they
-    are and labels from the first level missing."""
-    llm = llm or LLMEndpointConfig()
-    children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
-    for u in units:
-        children[u["parent_id"]].append(u)
-    in_process: tuple[Any, Any] | None = None  # (client, writer), built at the first level labelled here
-    labeller = None
-    rows: dict[str, dict[str, Any]] = {}
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            self.counts.update(units=1, ok=r["status"] == "ok", failed=r["status"] == "failed", cached=r["cached"],
+                               prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"])
+            if r["status"] == "failed":
+                self.failures[(r["error"] or "").split(":")[0]] += 1
+            self.sources[r["source"]] += 1
+            self.cost += r["cost_usd"]
+            if r["latency_s"]:
+                self.latencies.append(r["latency_s"])
 
-    def kid_lines(u: dict[str, Any]) -> list[str]:
-        return [child_summary(c, rows[c["unit_id"]]) for c in children[u["unit_id"]]
-                if c["unit_id"] in rows and rows[c["unit_id"]]["status"] == "ok"]
+    def summary(self, seconds: float) -> dict[str, Any]:
+        latencies = sorted(self.latencies)
 
-    levels = [level for kinds in LEVELS if (level := [u for u in units if u["kind"] in kinds][: cfg.limit or None])]
-    with progress("label", sum(len(level) for level in levels), "units") as advance, \
-            contextlib.ExitStack() as cleanup:
-        cleanup.callback(lambda: labeller is not None and labeller.close())
-        for index, level in enumerate(levels):
-            kids = [kid_lines(u) for u in level]
-            identity = _identity(cfg, llm, level, kids)
-            saved = f"{checkpoints}level-{index}" if checkpoints else None
-            if saved and store.exists(f"{saved}.json") and get_json(store, f"{saved}.json") == {"identity": identity}:
-                level_rows = read_table(store, f"{saved}.parquet").to_pylist()
-                advance(len(level_rows))
-            elif cfg.backend == "vllm":
-                from repotune.core.ray_setup import ensure_ray
-                from repotune.label.vllm_batch import label_level_vllm
+        def pct(p: float) -> float:
+            return round(latencies[min(int(p * len(latencies)), len(latencies) - 1)], 4) if latencies else 0.0
 
-                ensure_ray(ray_config)
-                level_rows = label_level_vllm(level, kids, cfg, llm, advance)
-            elif use_ray:
-                if labeller is None:
-                    from repotune.label.ray_levels import RayLabeller
-
-                    labeller = RayLabeller(cfg, llm, store_config, ray_config, actors)
-                level_rows = list(labeller.level(level, kids, advance))
-            else:
-                in_process = in_process or backend(cfg, llm, store)
-                level_rows = label_level(level, kids, cfg, llm, *in_process, advance)
-            for row in level_rows:
-                rows[row["unit_id"]] = row
-            if saved:  # the rows first, then the marker that says they are whole
-                write_table(store, f"{saved}.parquet", level_rows)
-                put_json(store, f"{saved}.json", {"identity": identity})
-    return [rows[u["unit_id"]] for u in units if u["unit_id"] in rows]
-
-
-def summarise(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-    latencies = sorted(r["latency_s"] for r in rows if r["latency_s"])
-    def pct(p: float) -> float:
-        return round(latencies[min(int(p * len(latencies)), len(latencies) - 1)], 4) if latencies else 0.0
-    return {
-        "units": len(rows), "ok": sum(r["status"] == "ok" for r in rows),
-        "failed": sum(r["status"] == "failed" for r in rows),
-        "failures_by_reason": dict(Counter((r["error"] or "").split(":")[0] for r in rows if r["status"] == "failed")),
-        "by_source": dict(Counter(r["source"] for r in rows)), "cached": sum(r["cached"] for r in rows),
-        "offline_share": round(sum(r["source"] == "offline" for r in rows) / max(len(rows), 1), 3),
-        "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
-        "completion_tokens": sum(r["completion_tokens"] for r in rows),
-        "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
-        "latency_s": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99),
-                      "mean": round(statistics.fmean(latencies), 4) if latencies else 0.0},
-        "seconds": round(seconds, 3),
-    }
+        units = self.counts["units"]
+        return {
+            "units": units, "ok": self.counts["ok"], "failed": self.counts["failed"],
+            "failures_by_reason": dict(self.failures), "by_source": dict(self.sources), "cached": self.counts["cached"],
+            "offline_share": round(self.sources["offline"] / max(units, 1), 3),
+            "prompt_tokens": self.counts["prompt_tokens"], "completion_tokens": self.counts["completion_tokens"],
+            "cost_usd": round(self.cost, 6),
+            "latency_s": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99),
+                          "mean": round(statistics.fmean(latencies), 4) if latencies else 0.0},
+            "seconds": round(seconds, 3),
+        }
 
 
 def _store_for_actors(ctx: StepContext) -> dict[str, Any]:
@@ -146,25 +102,42 @@ def _store_for_actors(ctx: StepContext) -> dict[str, Any]:
     return settings
 
 
+def label_stored_units(store: Any, units_key: str, prefix: str, cfg: LabelConfig, llm: LLMEndpointConfig,
+                       ray_config: RayConfig, store_config: dict[str, Any] | None) -> dict[str, Any]:
+    """Label the units table at units_key into prefix + labels.parquet, streaming: levels are read from the table
+    a batch at a time and saved under prefix + levels/ as they are labelled, then joined into labels.parquet.
+    Returns the summary (label.json's content), with where it ran and why."""
+    t0 = time.perf_counter()
+    tally = Tally()
+    with open_table(store, units_key) as parquet:
+        count = parquet.metadata.num_rows
+        if not count:
+            raise StepError("label: analyze produced no units")
+        workers = cfg.actors or ray_config.num_cpus or os.cpu_count() or 1
+        use_ray, why = choose_ray(cfg.use_ray, cfg.backend, count, workers, ray_config.address)
+        actors = cfg.actors or (4 if cfg.backend == "openai" else workers)
+        levels = label_table(ParquetTable(parquet), cfg, store, llm, on_rows=tally.add, use_ray=use_ray,
+                             ray_config=ray_config, store_config=store_config, actors=actors,
+                             checkpoints=f"{prefix}levels/")
+    with table_writer(store, f"{prefix}labels.parquet", LABEL_SCHEMA) as write:
+        for key in levels:
+            with open_table(store, key) as level:
+                for group in range(level.num_row_groups):
+                    write(level.read_row_group(group))
+    stats = tally.summary(time.perf_counter() - t0)
+    stats["ray"] = {"used": use_ray, "why": why, **({"actors": actors} if use_ray else {})}
+    return stats
+
+
 def run_step(ctx: StepContext) -> StepResult:
     cfg = ctx.config.label
     if cfg.launcher == "rayjob":
         from repotune.label.rayjob import launch
 
         return launch(ctx)
-    units = read_table(ctx.store, ctx.input_key("analyze", "units.parquet")).to_pylist()
-    if not units:
-        raise StepError("label: analyze produced no units")
-    t0 = time.perf_counter()
-    ray_cfg = ctx.config.ray
-    workers = cfg.actors or ray_cfg.num_cpus or os.cpu_count() or 1
-    use_ray, why = choose_ray(cfg.use_ray, cfg.backend, len(units), workers, ray_cfg.address)
-    actors = cfg.actors or (4 if cfg.backend == "openai" else workers)
-    rows = label_units(units, cfg, ctx.store, ctx.config.llm, use_ray=use_ray, ray_config=ray_cfg,
-                       store_config=_store_for_actors(ctx), actors=actors, checkpoints=ctx.key("levels/"))
-    stats = summarise(rows, time.perf_counter() - t0)
-    stats["ray"] = {"used": use_ray, "why": why, **({"actors": actors} if use_ray else {})}
-    write_table(ctx.store, ctx.key("labels.parquet"), rows)
+    stats = label_stored_units(ctx.store, ctx.input_key("analyze", "units.parquet"), ctx.key(""), cfg,
+                               ctx.config.llm, ctx.config.ray, _store_for_actors(ctx))
+    use_ray, why = stats["ray"]["used"], stats["ray"]["why"]
     put_json(ctx.store, ctx.key("label.json"), stats)
     note = " (offline interpreter: no LLM endpoint configured)" if cfg.backend == "offline" else ""
     return StepResult(
