@@ -3,7 +3,7 @@
     .venv/bin/python bench/label.py                  # latency 200 ms, concurrency 1, 8, 64
     .venv/bin/python bench/label.py --latency-ms 100 --waves 16
     .venv/bin/python bench/label.py --concurrency 64 --ray-actors 4   # also through 4 Ray actors (label.use_ray)
-    .venv/bin/python bench/label.py --memory-units 200000             # driver peak RSS, offline backend
+    .venv/bin/python bench/label.py --memory-units 200000 --ray-actors 2   # driver peak RSS, offline backend
 
 Prints requests/s at each concurrency C against the bound C/L (L = the server's latency; goal >= 90% of it at
 64), then calls and tokens per unit in single-request mode vs the patent's per-aspect mode on the same units.
@@ -63,12 +63,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--waves", type=int, default=32, help="units per run = concurrency x waves")
     parser.add_argument("--ray-actors", type=int, default=0, help="also label each level through this many Ray "
-                        "actors sharing the concurrency (Ray started before the timing; the actors' start inside it)")
-    parser.add_argument("--memory-units", type=int, default=0, help="only this: label that many copies of the "
-                        "units offline in this process (a fresh child process) and print its peak RSS")
+                        "actors sharing the concurrency, twice: on a new pool (Ray started before the timing, the "
+                        "actors' start inside it), then on that pool started (other units, so none is cached)")
+    parser.add_argument("--memory-units", type=int, default=0, help="only this: label a stored table of that many "
+                        "units offline (copies of repotune's own) in a fresh process, in process and through "
+                        "--ray-actors actors, and print the driver's peak RSS")
     args = parser.parse_args()
     if args.memory_units:
-        return memory(args.memory_units)
+        return memory(args.memory_units, args.ray_actors)
     from repotune.analyze.discover import discover
     from repotune.analyze.step import analyze_repository
     from repotune.label.config import LabelConfig
@@ -84,6 +86,7 @@ def main() -> None:
     # enough distinct requests for the largest concurrency: copies of the units under new ids (new cache keys)
     most = max(args.concurrency) * args.waves
     units = [{**u, "unit_id": f"{u['unit_id']}-{i}"} for i in range(-(-most // len(base))) for u in base][:most]
+    again = [{**u, "unit_id": f"{u['unit_id']}-again"} for u in units]  # a second pass on a started pool, unasked
     latency = args.latency_ms / 1000
     print(f"{len(base)} function/method units of repotune's own code (repeated to {len(units)}); "
           f"server latency {args.latency_ms:.0f} ms, server in its own process")
@@ -92,7 +95,7 @@ def main() -> None:
     (Path(".repotune")).mkdir(exist_ok=True)
     caches = Path(tempfile.mkdtemp(prefix="bench-label-", dir=".repotune"))
     with server:
-        print(f"{'concurrency':>11} {'units':>6} {'seconds':>8} {'req/s':>8} {'bound C/L':>10} {'of bound':>9} "
+        print(f"{'concurrency':>19} {'units':>6} {'seconds':>8} {'req/s':>8} {'bound C/L':>10} {'of bound':>9} "
               f"{'client CPU ms/req':>18}")
         ways = [0, args.ray_actors] if args.ray_actors else [0]
         if args.ray_actors:
@@ -104,15 +107,24 @@ def main() -> None:
                 n = concurrency * args.waves
                 llm = LLMEndpointConfig(base_url=server.url, model="bench", concurrency=concurrency)
                 store = LocalStore(caches / f"c{concurrency}-a{actors}")
-                on_ray = {"use_ray": True, "actors": actors, "store_config": {"url": store.url}} if actors else {}
-                t0, cpu0 = time.perf_counter(), time.process_time()
-                rows = label_units(units[:n], LabelConfig(backend="openai"), store, llm, **on_ray)
-                seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-                requests = sum(r["requests"] for r in rows)
-                rate, bound = requests / seconds, concurrency / latency
-                where = f"{concurrency} ray{actors}" if actors else f"{concurrency}"
-                print(f"{where:>11} {n:>6} {seconds:>8.2f} {rate:>8.1f} {bound:>10.1f} {rate / bound:>8.0%} "
-                      f"{cpu * 1000 / requests:>18.2f}" + (" (driver only)" if actors else ""))
+                pool = None
+                if actors:  # one pool for both passes: the first starts it, the second finds it started
+                    from repotune.label.ray_levels import RayLabeller
+
+                    pool = RayLabeller(LabelConfig(backend="openai"), llm, {"url": store.url}, None, actors)
+                passes = [("", units[:n])] if not actors else [(" new", units[:n]), (" started", again[:n])]
+                for name, batch in passes:
+                    on_ray = {"use_ray": True, "actors": actors, "pool": pool} if actors else {}
+                    t0, cpu0 = time.perf_counter(), time.process_time()
+                    rows = label_units(batch, LabelConfig(backend="openai"), store, llm, **on_ray)
+                    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                    requests = sum(r["requests"] for r in rows)
+                    rate, bound = requests / seconds, concurrency / latency
+                    where = f"{concurrency} ray{actors}{name}" if actors else f"{concurrency}"
+                    print(f"{where:>19} {n:>6} {seconds:>8.2f} {rate:>8.1f} {bound:>10.1f} {rate / bound:>8.0%} "
+                          f"{cpu * 1000 / requests:>18.2f}" + (" (driver only)" if actors else ""))
+                if pool:
+                    pool.close()
         sample = base[:32]
         print(f"\nmode comparison on the same {len(sample)} units:")
         print(f"{'mode':>10} {'calls/unit':>11} {'prompt tok/unit':>16} {'completion tok/unit':>20}")
@@ -125,19 +137,20 @@ def main() -> None:
     shutil.rmtree(caches)
 
 
-def memory(count: int) -> None:
-    """Peak RSS of a child process that labels `count` units offline in process, next to the units' own size."""
+def memory(count: int, actors: int) -> None:
+    """Peak RSS of the driver labelling a stored table of `count` units offline (the label step's own streaming
+    path), in process and through `actors` Ray actors: one child process writes the table, a fresh one labels it."""
     import subprocess
     import sys
 
-    code = f"""
-import resource, time
+    folder = Path(tempfile.mkdtemp(prefix="bench-label-memory-", dir=Path(".repotune").resolve()))
+    folder.mkdir(parents=True, exist_ok=True)
+    make = f"""
 from pathlib import Path
 import repotune
 from repotune.analyze.discover import discover
 from repotune.analyze.step import analyze_repository
-from repotune.label.config import LabelConfig
-from repotune.label.step import label_units
+from repotune.core.store import LocalStore, write_table
 root = Path(repotune.__file__).parents[1]
 files = [f for f in discover(root, ["**/samples/**"], 1_000_000).files if f[1] == "python"]
 base = analyze_repository(files, "repotune").units
@@ -145,15 +158,32 @@ base = analyze_repository(files, "repotune").units
 units = [dict(u, unit_id=f"{{u['unit_id']}}-{{i}}", parent_id=u["parent_id"] and f"{{u['parent_id']}}-{{i}}",
               code=(u["code"] or "") + f"\\n# copy {{i}}")
          for i in range(-(-{count} // len(base))) for u in base][:{count}]
-loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+write_table(LocalStore({str(folder)!r}), "units.parquet", units)
+print(f"{{len(units)}} units (copies of repotune's own {{len(base)}}) written to a stored table")
+"""
+    label = """
+import resource, sys, time
+from repotune.core.ray_setup import RayConfig
+from repotune.core.store import LocalStore
+from repotune.label.config import LabelConfig
+from repotune.label.step import label_stored_units
+store, use_ray = LocalStore(sys.argv[1]), sys.argv[2] != "0"
+cfg = LabelConfig(use_ray=use_ray, **({"actors": int(sys.argv[2])} if use_ray else {}))
 t0 = time.perf_counter()
-rows = label_units(units, LabelConfig(), None)
+stats = label_stored_units(store, "units.parquet", f"label-{sys.argv[2]}/", cfg, __import__("repotune.llm.config",
+                           fromlist=["x"]).LLMEndpointConfig(), RayConfig(), {"url": store.url})
 seconds = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-print(f"{{len(units)}} units (copies of repotune's own {{len(base)}}): peak RSS {{loaded:.2f}} GiB with the units "
-      f"loaded, {{peak:.2f}} GiB after labelling them offline in process ({{len(rows) / seconds:.0f}} units/s)")
+where = f"{sys.argv[2]} Ray actors" if use_ray else "in process"
+print(f"{where:>14}: {stats['ok']}/{stats['units']} units labelled offline from the stored table in {seconds:.1f} s "
+      f"({stats['units'] / seconds:.0f} units/s); driver peak RSS {peak:.2f} GiB")
 """
-    subprocess.run([sys.executable, "-c", code], check=True)
+    try:
+        subprocess.run([sys.executable, "-c", make], check=True)
+        for way in [0, actors] if actors else [0]:
+            subprocess.run([sys.executable, "-c", label, str(folder), str(way)], check=True)
+    finally:
+        shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

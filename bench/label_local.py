@@ -62,22 +62,33 @@ def main() -> None:
 
 
 def on_ray(units: list[dict], cfg, actor_counts: list[int], in_process: list[dict]) -> None:
-    """The same units through label.use_ray with N actors; the first pass of each count pays the actors' model load,
-    so each count runs twice and the second pass is timed."""
+    """The same units through label.use_ray with N actors, two figures each: the whole call on a new pool (the
+    actors' start and model load included, as one labelling run pays them) and the labelling rate of a pool
+    already started (a second pass over the same units on the same actors)."""
     from repotune.core.ray_setup import RayConfig, ensure_ray
+    from repotune.llm.config import LLMEndpointConfig
+    from repotune.label.ray_levels import RayLabeller
     from repotune.label.step import label_units
 
     ensure_ray(RayConfig())
-    rates = {}
+    cold, warm = {}, {}
     for actors in actor_counts:
-        label_units(units[: 2 * actors], cfg, None, use_ray=True, actors=actors)  # start the pool, load the model
-        t0 = time.perf_counter()
-        rows = label_units(units, cfg, None, use_ray=True, actors=actors)
-        seconds = time.perf_counter() - t0
-        rates[actors] = len(units) / seconds
+        pool = RayLabeller(cfg, LLMEndpointConfig(), None, RayConfig(), actors)
+        try:
+            t0 = time.perf_counter()
+            label_units(units, cfg, None, use_ray=True, actors=actors, pool=pool)  # starts the actors, loads the model
+            cold[actors] = len(units) / (time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            rows = label_units(units, cfg, None, use_ray=True, actors=actors, pool=pool)
+            seconds = time.perf_counter() - t0
+        finally:
+            pool.close()
+        warm[actors] = len(units) / seconds
         same = sum(a == b for a, b in zip(rows, in_process, strict=True))
-        print(f"Ray, {actors} actor(s): {seconds:.1f}s, {rates[actors]:.2f} units/s "
-              f"(x{rates[actors] / rates[actor_counts[0]]:.2f} of {actor_counts[0]}); rows equal to in-process: "
+        first = actor_counts[0]
+        print(f"Ray, {actors} actor(s): started pool {seconds:.1f}s, {warm[actors]:.3f} units/s "
+              f"(x{warm[actors] / warm[first]:.2f} of {first}); new pool, start-up and model load included "
+              f"{cold[actors]:.3f} units/s (x{cold[actors] / cold[first]:.2f}); rows equal to in-process: "
               f"{same}/{len(units)}")
 
 
