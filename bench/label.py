@@ -143,8 +143,8 @@ def memory(count: int, actors: int) -> None:
     import subprocess
     import sys
 
+    Path(".repotune").mkdir(exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-label-memory-", dir=Path(".repotune").resolve()))
-    folder.mkdir(parents=True, exist_ok=True)
     make = f"""
 from pathlib import Path
 import repotune

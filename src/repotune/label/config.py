@@ -53,7 +53,8 @@ class LabelConfig(BaseModel):
     actors: int | None = Field(None, ge=1, description="Ray actors labelling at once (None: the CPUs Ray has, "
                                "for the local backend; 4 for openai, which waits on the network).")
     units_per_task: int | None = Field(None, ge=1, description="Units in one batch handed to a Ray actor (None: "
-                                       "a third of an actor's share of the level, so the actors stay balanced).")
+                                       "a third of an actor's share of the level, so the actors stay balanced, and "
+                                       "at most 1024: the driver holds a few batches per actor).")
     launcher: Literal["inprocess", "rayjob"] = Field(
         "inprocess", description="'inprocess': label here (on the Ray cluster at ray.address where label.use_ray "
         "says so); 'rayjob': create a KubeRay RayJob with GPU workers that labels (label.rayjob) and take its result.")

@@ -17,13 +17,13 @@ from repotune.core.progress import progress
 from repotune.core.ray_setup import RayConfig
 from repotune.core.store import get_json, open_table, put_json, table_writer
 from repotune.label.config import LabelConfig
-from repotune.label.levels import LABEL_SCHEMA, LEVELS, backend, child_summary, label_level
+from repotune.label.levels import LABEL_SCHEMA, LEVELS, WAVES_PER_BATCH, backend, child_summary, label_level
 from repotune.label.prompts import PROMPT_VERSION
 from repotune.llm.config import LLMEndpointConfig
 
-# Units labelled together in this process: the client keeps llm.concurrency requests in flight within a batch, so
-# a batch is many waves long; a batch of units with their code and facts is a few tens of MB
-IN_PROCESS_BATCH = 8192
+# Units labelled together in this process: a batch of units with their code and facts is tens of MB (2048 of them
+# kept the driver at 0.6 GiB labelling 200,000 units; 8192 took it to 0.8); an endpoint's, WAVES_PER_BATCH waves.
+IN_PROCESS_BATCH = 2048
 # what the labeller reads of a unit before labelling its level: who it is, its parent, what it depends on
 _KEYS = ["unit_id", "parent_id", "kind", "qualified_name", "content_hash"]
 
@@ -167,8 +167,9 @@ def label_table(table: RowsTable | ParquetTable, cfg: LabelConfig, store: Any, l
                 produced = labeller.level(units(labeller.batch_size(size)), advance)
             else:
                 in_process = in_process or backend(cfg, llm, store)
+                waves = WAVES_PER_BATCH * llm.concurrency if cfg.backend == "openai" else 0
                 produced = (label_level(batch, kids, cfg, llm, *in_process, advance)
-                            for batch, kids in units(IN_PROCESS_BATCH))
+                            for batch, kids in units(max(IN_PROCESS_BATCH, waves)))
             with contextlib.ExitStack() as level_out:
                 write = (level_out.enter_context(table_writer(store, f"{saved}.parquet", LABEL_SCHEMA))
                          if saved and not reused else None)

@@ -20,6 +20,9 @@ from repotune.llm.client import LLMRequest, LLMResult
 from repotune.llm.config import LLMEndpointConfig
 
 LEVELS = (("function", "method"), ("class",), ("file",), ("directory",), ("repository",))
+# An endpoint's client keeps llm.concurrency requests in flight within one call of label_level, so a batch for
+# it is at least this many waves long: the last wave's stragglers idle the other slots once a batch, not often.
+WAVES_PER_BATCH = 32
 _TEXT = pa.string()
 # labels.parquet and each saved level: fixed types, so a level written in batches has one schema whatever a batch
 # happens to hold (a batch without errors would otherwise infer the error column as null)

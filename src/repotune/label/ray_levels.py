@@ -13,8 +13,10 @@ from typing import Any
 from repotune.core.errors import StepError
 from repotune.core.ray_setup import RayConfig, ensure_ray
 from repotune.label.config import LabelConfig
-from repotune.label.levels import backend, label_level
+from repotune.label.levels import WAVES_PER_BATCH, backend, label_level
 from repotune.llm.config import LLMEndpointConfig
+
+MAX_BATCH = 1024
 
 
 def share(llm: LLMEndpointConfig, actors: int) -> LLMEndpointConfig:
@@ -53,12 +55,19 @@ class RayLabeller:
         remote = ray.remote(num_cpus=cpus, max_restarts=0)(LevelActor)
         self.actors = [remote.remote(cfg.model_dump(), llm.model_dump(), store_config, actors) for _ in range(actors)]
         self.units_per_task = cfg.units_per_task
+        # an actor's endpoint client keeps its share in flight within a batch: 32 waves a batch at least, so the
+        # last wave's stragglers idle its other slots rarely (at most one batch per actor where units are few)
+        self.fewest = WAVES_PER_BATCH * share(llm, actors).concurrency if cfg.backend == "openai" else 1
 
     def batch_size(self, level_units: int) -> int:
-        """Units per actor call: label.units_per_task, and at least three batches per actor where there are units
-        enough, so an actor that finishes early takes the next batch instead of idling while another works
-        through a long one."""
-        return max(1, min(self.units_per_task or level_units, -(-level_units // (3 * len(self.actors)))))
+        """Units per actor call: label.units_per_task, or at most MAX_BATCH (the driver holds a few batches per
+        actor, so their size bounds its memory) and three batches per actor where there are units enough, so an
+        actor that finishes early takes the next batch instead of idling while another works through a long one;
+        for an endpoint, 32 waves of the actor's requests."""
+        if self.units_per_task:
+            return self.units_per_task
+        balanced = -(-level_units // (3 * len(self.actors)))
+        return max(1, min(MAX_BATCH, max(balanced, min(self.fewest, -(-level_units // len(self.actors))))))
 
     def level(self, batches: Iterator[tuple[list[dict[str, Any]], list[list[str]]]],
               advance: Callable[[int], None]) -> Iterator[list[dict[str, Any]]]:
