@@ -101,3 +101,19 @@ def test_the_step_on_ray_streams_and_keeps_the_order(sample_units, local_store, 
     rank = {k: i for i, kinds in enumerate(labelling.LEVELS) for k in kinds}
     in_table = [u["unit_id"] for u in sorted(sample_units, key=lambda u: rank[u["kind"]])]  # a stable sort
     assert [r["unit_id"] for r in labels] == in_table
+
+
+def test_each_unit_sees_its_childrens_labels_in_table_order(sample_units):
+    """Children come from different levels (a file's functions and classes): their lines reach the parent in the
+    order the table lists the children, not level by level."""
+    from repotune.label.levels import child_summary
+
+    rows = by_id(label_units(sample_units, LabelConfig(), None))
+    mixed = 0
+    for parent in sample_units:
+        kids = [u for u in sample_units if u["parent_id"] == parent["unit_id"]]
+        mixed += len({u["kind"] for u in kids[:5]}) > 1
+        lines = [child_summary(u, rows[u["unit_id"]]) for u in kids][:5]
+        if lines:
+            assert rows[parent["unit_id"]]["explanation_paraphrase"].endswith("Parts: " + "; ".join(lines))
+    assert mixed  # the sample has parents whose first children are of more than one level

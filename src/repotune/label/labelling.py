@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -37,10 +38,16 @@ class RowsTable:
     def count(self, kinds: tuple[str, ...]) -> int:
         return sum(u["kind"] in kinds for u in self.units)
 
-    def batches(self, kinds: tuple[str, ...], size: int, columns: list[str] | None = None) -> Iterator[list[dict]]:
+    def batches(self, kinds: tuple[str, ...], size: int) -> Iterator[list[dict]]:
         level = [u for u in self.units if u["kind"] in kinds]
         for start in range(0, len(level), size):
-            yield [{k: u.get(k) for k in columns} if columns else u for u in level[start:start + size]]
+            yield level[start:start + size]
+
+    def keys(self, kinds: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+        """(position in the table, the unit's _KEYS) of each unit of the level."""
+        for position, u in enumerate(self.units):
+            if u["kind"] in kinds:
+                yield position, {k: u.get(k) for k in _KEYS}
 
 
 class ParquetTable:
@@ -56,17 +63,29 @@ class ParquetTable:
         return sum(pc.sum(pc.is_in(b["kind"], pa_kinds(kinds))).as_py() or 0
                    for b in self.parquet.iter_batches(columns=["kind"]))
 
-    def batches(self, kinds: tuple[str, ...], size: int, columns: list[str] | None = None) -> Iterator[list[dict]]:
+    def batches(self, kinds: tuple[str, ...], size: int) -> Iterator[list[dict]]:
         import pyarrow.compute as pc
 
         pending: list[dict] = []
-        for batch in self.parquet.iter_batches(batch_size=min(size, 16_384), columns=columns):
+        for batch in self.parquet.iter_batches(batch_size=min(size, 16_384)):
             pending.extend(batch.filter(pc.is_in(batch["kind"], pa_kinds(kinds))).to_pylist())
             while len(pending) >= size:
                 yield pending[:size]
                 del pending[:size]
         if pending:
             yield pending
+
+    def keys(self, kinds: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+        """(position in the table, the unit's _KEYS) of each unit of the level, read from those columns only."""
+        import pyarrow.compute as pc
+
+        start = 0
+        for batch in self.parquet.iter_batches(batch_size=16_384, columns=_KEYS):
+            mask = pc.is_in(batch["kind"], pa_kinds(kinds))
+            positions = pc.indices_nonzero(mask).to_pylist()
+            for offset, u in zip(positions, batch.filter(mask).to_pylist(), strict=True):
+                yield start + offset, u
+            start += batch.num_rows
 
 
 def pa_kinds(kinds: tuple[str, ...]) -> Any:
@@ -141,10 +160,9 @@ def label_table(table: RowsTable | ParquetTable, cfg: LabelConfig, store: Any, l
             # unit's label line goes once it has one
             seen: dict[str, tuple[int, str | None, str, str]] = {}
             keys: list[tuple[str, str, list[str]]] = []
-            for batch in _limited(table.batches(kinds, IN_PROCESS_BATCH, _KEYS), cfg.limit):
-                for u in batch:
-                    seen[u["unit_id"]] = (len(seen), u["parent_id"], u["kind"], u["qualified_name"])
-                    keys.append((u["unit_id"], u["content_hash"], lines.of(u["unit_id"])))
+            for position, u in itertools.islice(table.keys(kinds), size):
+                seen[u["unit_id"]] = (position, u["parent_id"], u["kind"], u["qualified_name"])
+                keys.append((u["unit_id"], u["content_hash"], lines.of(u["unit_id"])))
             identity = level_identity(cfg, llm, iter(keys))
             del keys
 
