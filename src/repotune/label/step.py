@@ -20,14 +20,15 @@ from repotune.llm.config import LLMEndpointConfig
 
 __all__ = ["choose_ray", "label_stored_units", "label_units", "run_step"]
 
-# Measured on this project's 2-core VM with SmolLM2-135M (bench/label_local.py --ray-actors 1,2): 2.38 s a unit in
-# this process (two torch threads), 2.8 s a unit in one actor (one thread), two actors 0.81 as fast as two alone;
-# Ray's start-up (13 s, as analyze measured) plus the model load in each actor (4.3 s). Ray pays once
+# Measured on this project's 2-core VM with SmolLM2-135M (bench/label_local.py --units 24 --ray-actors 1,2): 2.24 to
+# 2.38 s a unit in this process (two torch threads); on a started pool 2.49 s a unit in one actor (one thread), two
+# actors 0.93 as fast as two alone (1.86x); Ray's start-up (13 s, as analyze measured) plus a new pool of two
+# actors' start, model load and first batches (16.8 s more than the started pool took). Ray pays once
 # units x (in-process s/unit - actor s/unit / (efficiency x actors)) > start-up.
 IN_PROCESS_UNIT_S = 2.38
-ACTOR_UNIT_S = 2.8
-RAY_EFFICIENCY = 0.81
-RAY_START_S = 13.0 + 4.3
+ACTOR_UNIT_S = 2.49
+RAY_EFFICIENCY = 0.93
+RAY_START_S = 13.0 + 16.8
 
 
 def choose_ray(use_ray: bool | str, backend: str, units: int, workers: int, address: str | None) -> tuple[bool, str]:
