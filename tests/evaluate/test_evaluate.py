@@ -146,6 +146,24 @@ def test_gate_stops_before_deploy_after_writing_the_report(tmp_path):
     report = json.loads(runner.store.get_bytes("runs/local/evaluate/eval.json"))
     assert report["passed"] is False and report["n"] == 4 and report["gate"].startswith("gate failed")
     assert set(report["bleu4"]) == {"base", "adapter"} and report["headline"]["task"] == "code2doc"
+    answers = [json.loads(line) for line in runner.store.get_bytes("runs/local/evaluate/answers.jsonl").splitlines()]
+    assert len(answers) == 4 and {"reference", "seen_reference", "base", "adapter"} <= set(answers[0])
+    seen = sum(a["seen_reference"] for a in answers)
+    assert sum(t["seen_references"] for t in report["tasks"].values()) == seen
+    assert sum(t["n"] for t in report["unseen"].values()) == 4 - seen
+
+
+def test_a_reference_the_training_data_already_answers_is_reported_apart():
+    from repotune.evaluate.step import report_markdown, seen_references
+
+    train = [_example("code2doc", "Open  the connection.\n\n:param x: y"), _example("repo_qa", "Close it.")]
+    test = [_example("code2doc", "open the connection."), _example("code2doc", "Close it."),
+            _example("repo_qa", "Close   it."), _example("code2doc", "Open the connection twice.")]
+    assert seen_references(test, [train, []]) == [True, False, True, False]
+    tasks = score_tasks(test, {"base": ["x"] * 4, "adapter": ["y"] * 4}, resamples=100, seed=0)
+    unseen = score_tasks([test[1], test[3]], {"base": ["x"] * 2, "adapter": ["y"] * 2}, resamples=100, seed=0)
+    assert "| code2doc, unseen references | 2 |" in report_markdown(tasks, "ok", {"examples": 4, "test_split": 4},
+                                                                     unseen)
 
 
 def test_evaluation_spread_over_ray_workers_matches_one_process(tmp_path, ray_local):

@@ -4,6 +4,7 @@ first paragraph, as CodeXGLUE) is the headline; the gate applies to its paired d
 
 from __future__ import annotations
 
+import json
 import tempfile
 from typing import Any
 
@@ -69,9 +70,21 @@ def _interval(values: list[float]) -> str:
     return f"[{values[0]:.2f}, {values[1]:.2f}]"
 
 
-def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int]) -> str:
+def seen_references(examples: list[dict[str, Any]], training: list[list[dict[str, Any]]]) -> list[bool]:
+    """Per test example, whether its reference is also the answer of a train or val example of the same task
+    (whitespace and case aside). Split by file, a repository still repeats itself: the same docstring on a sync
+    and an async method, on an override. A model can score those by recall, so they are reported apart."""
+    def key(ex: dict[str, Any]) -> tuple[str, str]:
+        return ex["task"], " ".join(reference(ex).lower().split())
+
+    known = {key(ex) for split in training for ex in split}
+    return [key(ex) in known for ex in examples]
+
+
+def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int],
+                    unseen: dict[str, Any] | None = None) -> str:
     rows = []
-    for task, t in tasks.items():
+    for task, t in [*tasks.items(), *((f"{k}, unseen references", v) for k, v in (unseen or {}).items())]:
         diff = t.get("difference", {})
         rows.append(f"| {task}{' (headline)' if task == HEADLINE_TASK else ''} | {t['n']} | "
                     f"{t['base']['bleu4']:.2f} {_interval(t['base']['ci95'])} | "
@@ -83,7 +96,12 @@ def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int])
             f"adapter − base [95% CI] | in the asked form (base / adapter) |\n"
             f"| --- | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(rows) +
             f"\n\nTest split: {counts['examples']} examples (all of it unless evaluate.max_examples caps it: "
-            f"{counts['test_split']} in the split).\n")
+            f"{counts['test_split']} in the split). Unseen references: test examples whose reference is no train "
+            f"or val example's answer ({', '.join(f'{k}: {v}' for k, v in seen_counts(tasks).items())} seen).\n")
+
+
+def seen_counts(tasks: dict[str, Any]) -> dict[str, int]:
+    return {task: t.get("seen_references", 0) for task, t in tasks.items()}
 
 
 def run_step(ctx: StepContext) -> StepResult:
@@ -102,6 +120,14 @@ def run_step(ctx: StepContext) -> StepResult:
         plain, tuned = answer_both(examples, *args, show_progress=True)
     tasks = score_tasks(examples, {"base": plain, "adapter": tuned}, resamples=cfg.bootstrap_resamples,
                         seed=cfg.seed)
+    seen = seen_references(examples, [read_jsonl(ctx.store.get_bytes(ctx.input_key("dataset", f"{s}.jsonl")))
+                                      for s in ("train", "val")])
+    fresh = [i for i, was_seen in enumerate(seen) if not was_seen]
+    unseen = score_tasks([examples[i] for i in fresh], {"base": [plain[i] for i in fresh],
+                                                        "adapter": [tuned[i] for i in fresh]},
+                         resamples=cfg.bootstrap_resamples, seed=cfg.seed) if fresh else {}
+    for task, entry in tasks.items():
+        entry["seen_references"] = sum(s for ex, s in zip(examples, seen, strict=True) if ex["task"] == task)
     headline = tasks.get(HEADLINE_TASK)
     passed, verdict = gate(headline, cfg.min_improvement)
     counts = {"examples": len(examples), "test_split": len(split)}
@@ -111,7 +137,7 @@ def run_step(ctx: StepContext) -> StepResult:
     report = {"headline": {"task": HEADLINE_TASK, "metric": METRIC, **(headline or {"n": 0})},
               "bleu4": {"base": h_base, "adapter": h_adapter}, "improvement": improvement,
               "min_improvement": cfg.min_improvement, "passed": passed, "gate": verdict,
-              "n": len(examples), "test_split": len(split), "tasks": tasks,
+              "n": len(examples), "test_split": len(split), "tasks": tasks, "unseen": unseen,
               "answer_form": {m: {t: v[m]["in_form"] for t, v in tasks.items()} for m in ("base", "adapter")},
               "bootstrap": {"resamples": cfg.bootstrap_resamples, "seed": cfg.seed, "interval": "percentile 95%"},
               "generation": {"max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size,
@@ -120,13 +146,18 @@ def run_step(ctx: StepContext) -> StepResult:
               "samples": [{"task": ex["task"], "reference": reference(ex)[:300], "base": b[:300], "adapter": a[:300]}
                           for ex, b, a in list(zip(examples, plain, tuned, strict=True))[:8]]}
     put_json(ctx.store, ctx.key("eval.json"), report)
-    ctx.store.put_bytes(ctx.key("eval.md"), report_markdown(tasks, verdict, counts).encode())
+    ctx.store.put_bytes(ctx.key("eval.md"), report_markdown(tasks, verdict, counts, unseen).encode())
+    ctx.store.put_bytes(ctx.key("answers.jsonl"), "".join(
+        json.dumps({"task": ex["task"], "reference": reference(ex), "seen_reference": was_seen, "base": b,
+                    "adapter": a}) + "\n" for ex, was_seen, b, a in zip(examples, seen, plain, tuned, strict=True)
+    ).encode())
     if not passed:
         raise GateFailed(f"evaluation {verdict}; not deploying (see {ctx.key('eval.json')})")
     metrics = {"headline_n": headline["n"]} if headline else {}
     if headline:
         metrics.update(bleu4_base=h_base, bleu4_adapter=h_adapter, improvement=improvement,
                        improvement_ci95_low=headline["difference"]["ci95"][0])
-    return StepResult(outputs={"eval": ctx.key("eval.json"), "report": ctx.key("eval.md")},
+    return StepResult(outputs={"eval": ctx.key("eval.json"), "report": ctx.key("eval.md"),
+                               "answers": ctx.key("answers.jsonl")},
                       counts=counts, metrics=metrics,
                       summary=f"  {verdict}" + (f" (base {h_base:.2f} → adapter {h_adapter:.2f})" if headline else ""))
