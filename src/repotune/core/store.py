@@ -275,8 +275,8 @@ def open_table(store: ObjectStore, key: str) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def table_writer(store: ObjectStore, key: str, schema: Any) -> Iterator[Callable[[Any], None]]:
-    """write(rows) appends rows (dicts, or a pyarrow Table of the schema) to a Parquet object written as a stream; the object appears whole when the block
-    ends, and not at all when it raises."""
+    """write(rows) appends rows (dicts, or a pyarrow Table of the schema) to a Parquet object written as a stream;
+    the object appears whole when the block ends, and not at all when it raises."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import itertools
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,8 +35,9 @@ class RowsTable:
     def __init__(self, units: list[dict[str, Any]]):
         self.units = units
 
-    def count(self, kinds: tuple[str, ...]) -> int:
-        return sum(u["kind"] in kinds for u in self.units)
+    def kinds(self) -> Counter[str]:
+        """Units of each kind."""
+        return Counter(u["kind"] for u in self.units)
 
     def batches(self, kinds: tuple[str, ...], size: int) -> Iterator[list[dict]]:
         level = [u for u in self.units if u["kind"] in kinds]
@@ -57,11 +58,14 @@ class ParquetTable:
     def __init__(self, parquet: Any):
         self.parquet = parquet
 
-    def count(self, kinds: tuple[str, ...]) -> int:
+    def kinds(self) -> Counter[str]:
+        """Units of each kind, from the kind column alone."""
         import pyarrow.compute as pc
 
-        return sum(pc.sum(pc.is_in(b["kind"], pa_kinds(kinds))).as_py() or 0
-                   for b in self.parquet.iter_batches(columns=["kind"]))
+        counts: Counter[str] = Counter()
+        for batch in self.parquet.iter_batches(columns=["kind"]):
+            counts.update({row["values"]: row["counts"] for row in pc.value_counts(batch["kind"]).to_pylist()})
+        return counts
 
     def batches(self, kinds: tuple[str, ...], size: int) -> Iterator[list[dict]]:
         import pyarrow.compute as pc
@@ -150,7 +154,8 @@ def label_table(table: RowsTable | ParquetTable, cfg: LabelConfig, store: Any, l
     in_process: tuple[Any, Any] | None = None  # (client, writer), built at the first level labelled here
     labeller = pool
     saved_levels: list[str] = []
-    sizes = [min(table.count(kinds), cfg.limit or 1 << 62) for kinds in LEVELS]
+    of_kind = table.kinds()
+    sizes = [min(sum(of_kind[k] for k in kinds), cfg.limit or 1 << 62) for kinds in LEVELS]
     with progress("label", sum(sizes), "units") as advance, contextlib.ExitStack() as cleanup:
         cleanup.callback(lambda: labeller is not None and labeller is not pool and labeller.close())
         for index, (kinds, size) in enumerate(zip(LEVELS, sizes, strict=True)):
