@@ -136,7 +136,9 @@ class Runner:
                 raise StepError(f"step {step!r} needs {upstream!r}, which has not succeeded in run "
                                 f"{self.config.run_id!r}; run it first (repotune run --steps {upstream},{step})")
             inputs[upstream] = record["outputs_hash"]
-        return self.config.section_hash(*spec.sections), inputs
+        config_hash = self.config.section_hash(*spec.sections)
+        code = spec.code_fingerprint(self.config)
+        return (f"{config_hash}+{code}" if code else config_hash), inputs
 
     def is_fresh(self, step: str, manifest: dict[str, Any]) -> bool:
         record = manifest["steps"].get(step)

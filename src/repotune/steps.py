@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from repotune.core.step import StepContext, StepResult
 
@@ -27,6 +28,12 @@ class StepSpec:
 
     def function(self) -> Callable[[StepContext], StepResult]:
         return importlib.import_module(self.module).run_step
+
+    def code_fingerprint(self, config: Any) -> str:
+        """A hash of what decides the step's outputs besides config and inputs and ships as data files (the
+        synthesize templates), from the package's `fingerprint(config)`; "" when it has none."""
+        fingerprint = getattr(importlib.import_module(self.module), "fingerprint", None)
+        return fingerprint(config) if fingerprint else ""
 
     def available(self) -> bool:
         """Whether this version of repotune implements the step (its package exports run_step)."""

@@ -66,6 +66,20 @@ def test_config_change_reruns_only_affected_steps(fake_steps, local_store):
     assert CALLS == ["analyze", "label", "label"]
 
 
+def test_changed_step_data_files_rerun_the_step(fake_steps, local_store):
+    """A step whose outputs depend on files it ships (synthesize's templates) exports fingerprint(config); a new
+    fingerprint reruns it (and what reads it), an unchanged one does not."""
+    templates = {"text": "v3"}
+    sys.modules["repotune.label"].fingerprint = lambda config: templates["text"]
+    cfg = load_config(overrides=["run_id=r5"])
+    Runner(cfg, local_store).run()
+    Runner(cfg, local_store).run()
+    assert CALLS == ["analyze", "label"]
+    templates["text"] = "v4"
+    Runner(cfg, local_store).run()
+    assert CALLS == ["analyze", "label", "label"]
+
+
 def test_changed_upstream_output_reruns_downstream(fake_steps, local_store):
     cfg = load_config(overrides=["run_id=r3"])
     Runner(cfg, local_store).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -93,8 +94,8 @@ def _check(doc: dict[str, Any], where: str) -> TemplateQuery:
     return TemplateQuery(**{k: v for k, v in doc.items() if k in known})
 
 
-def load_templates(extra_dir: str | None = None) -> list[TemplateQuery]:
-    """The packaged templates, replaced or extended by those in extra_dir (same id replaces)."""
+def template_sources(extra_dir: str | None = None) -> list[tuple[str, str]]:
+    """(where, YAML text) of the packaged templates, then those in extra_dir."""
     sources: list[tuple[str, str]] = [
         (p.name, p.read_text()) for p in sorted(resources.files("repotune.synthesize").joinpath("templates").iterdir(),
                                                 key=lambda p: p.name) if p.name.endswith(".yaml")]
@@ -103,8 +104,22 @@ def load_templates(extra_dir: str | None = None) -> list[TemplateQuery]:
         if not folder.is_dir():
             raise ConfigError(f"synthesize.templates_dir {extra_dir!r} is not a folder")
         sources += [(str(p), p.read_text()) for p in sorted(folder.glob("*.yaml"))]
+    return sources
+
+
+def templates_fingerprint(extra_dir: str | None = None) -> str:
+    """A hash of every template's text: a run whose templates changed (an upgrade, an edited templates_dir)
+    makes its pairs again instead of reusing the old ones."""
+    digest = hashlib.sha256()
+    for where, text in template_sources(extra_dir):
+        digest.update(f"{Path(where).name}\0{text}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def load_templates(extra_dir: str | None = None) -> list[TemplateQuery]:
+    """The packaged templates, replaced or extended by those in extra_dir (same id replaces)."""
     templates: dict[str, TemplateQuery] = {}
-    for where, text in sources:
+    for where, text in template_sources(extra_dir):
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as e:
