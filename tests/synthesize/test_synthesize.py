@@ -73,10 +73,15 @@ def test_code2doc_pairs_for_every_documented_unit_with_first_paragraph_answers(s
                   and not u["duplicate_of"]}
     code2doc = {p["unit_id"]: p for p in pairs if p["task"] == "code2doc"}
     assert set(code2doc) == documented
+    by_id = {u["unit_id"]: u for u in units}
     for p in code2doc.values():
         assert "\n\n" not in p["response"] and p["response"] == " ".join(p["response"].split())
         assert p["response"] not in p["instruction"]  # the answer is not in the question
         assert "Example" not in p["instruction"] and "one-sentence summary" in p["instruction"]
+        unit = by_id[p["unit_id"]]  # where the unit lives: its file and its name within it (Class.method)
+        name = unit["qualified_name"].rpartition("::")[2]
+        assert f"`{name}` in `{unit['path']}`" in p["instruction"] and name.endswith(unit["name"])
+    assert any("." in p["instruction"].split("`")[1] for p in code2doc.values())  # a method shows its class
 
 
 def test_sampling_follows_the_weights():
@@ -113,12 +118,26 @@ def test_static_checks_reject_unparsable_code_and_unknown_names():
     assert again["checks"]["near_duplicate"] is True
 
 
+def test_templates_fingerprint_follows_the_template_text(tmp_path):
+    from repotune.synthesize.templates import templates_fingerprint
+
+    packaged = templates_fingerprint()
+    assert templates_fingerprint() == packaged and len(packaged) == 16
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "mine.yaml").write_text("id: mine\ntask: code2doc\napplies_to: [function]\ndynamic: d\nresponse: r\n")
+    with_extra = templates_fingerprint(str(extra))
+    assert with_extra != packaged
+    (extra / "mine.yaml").write_text("id: mine\ntask: code2doc\napplies_to: [function]\ndynamic: e\nresponse: r\n")
+    assert templates_fingerprint(str(extra)) not in (packaged, with_extra)
+
+
 def test_weights_move_toward_pass_rates():
     templates = load_templates()
     pairs = [{"template_id": "doc2code-v1", "quality_ok": ok} for ok in (True, False, False, False)]
     weights = updated_weights(templates, {}, pairs, learning_rate=0.5)
     assert weights["doc2code-v1"] == pytest.approx(1.0 * (1 - 0.5 * 0.75))
-    assert weights["code2doc-v3"] == 1.0  # no evidence, no change
+    assert weights["code2doc-v4"] == 1.0  # no evidence, no change
 
 
 @pytest.mark.parametrize("text,error", [
