@@ -137,8 +137,9 @@ class Runner:
                                 f"{self.config.run_id!r}; run it first (repotune run --steps {upstream},{step})")
             inputs[upstream] = record["outputs_hash"]
         config_hash = self.config.section_hash(*spec.sections)
-        code = spec.code_fingerprint(self.config)
-        return (f"{config_hash}+{code}" if code else config_hash), inputs
+        if spec.fingerprint is not None:
+            config_hash += "+" + spec.fingerprint(self.config)
+        return config_hash, inputs
 
     def is_fresh(self, step: str, manifest: dict[str, Any]) -> bool:
         record = manifest["steps"].get(step)

@@ -21,6 +21,8 @@ class StepSpec:
     """Steps whose outputs this step reads (their output hashes decide whether it must rerun)."""
     sections: tuple[str, ...]
     """Config sections whose values decide whether it must rerun."""
+    fingerprint: Callable[[Any], str] | None = None
+    """A hash of the files besides config and inputs that decide its outputs (synthesize: its templates)."""
 
     @property
     def module(self) -> str:
@@ -29,21 +31,23 @@ class StepSpec:
     def function(self) -> Callable[[StepContext], StepResult]:
         return importlib.import_module(self.module).run_step
 
-    def code_fingerprint(self, config: Any) -> str:
-        """A hash of what decides the step's outputs besides config and inputs and ships as data files (the
-        synthesize templates), from the package's `fingerprint(config)`; "" when it has none."""
-        fingerprint = getattr(importlib.import_module(self.module), "fingerprint", None)
-        return fingerprint(config) if fingerprint else ""
-
     def available(self) -> bool:
         """Whether this version of repotune implements the step (its package exports run_step)."""
         return hasattr(importlib.import_module(self.module), "run_step")
 
 
+def _templates(config: Any) -> str:
+    """synthesize's pairs follow its template files (packaged, and synthesize.templates_dir): an upgrade or an
+    edited template makes them again."""
+    from repotune.synthesize.templates import templates_fingerprint
+
+    return templates_fingerprint(config.synthesize.templates_dir)
+
+
 STEPS: tuple[StepSpec, ...] = (
     StepSpec("analyze", (), ("analyze",)),
     StepSpec("label", ("analyze",), ("label", "llm")),
-    StepSpec("synthesize", ("analyze", "label"), ("synthesize", "llm")),
+    StepSpec("synthesize", ("analyze", "label"), ("synthesize", "llm"), _templates),
     StepSpec("dataset", ("analyze", "label", "synthesize"), ("dataset",)),
     StepSpec("train", ("dataset",), ("train",)),
     StepSpec("evaluate", ("train", "dataset"), ("evaluate", "train")),

@@ -66,11 +66,12 @@ def test_config_change_reruns_only_affected_steps(fake_steps, local_store):
     assert CALLS == ["analyze", "label", "label"]
 
 
-def test_changed_step_data_files_rerun_the_step(fake_steps, local_store):
-    """A step whose outputs depend on files it ships (synthesize's templates) exports fingerprint(config); a new
+def test_changed_step_data_files_rerun_the_step(fake_steps, local_store, monkeypatch):
+    """A step whose outputs depend on files it ships (synthesize's templates) declares a fingerprint; a new
     fingerprint reruns it (and what reads it), an unchanged one does not."""
     templates = {"text": "v3"}
-    sys.modules["repotune.label"].fingerprint = lambda config: templates["text"]
+    specs = (fake_steps[0], StepSpec("label", ("analyze",), ("label", "ray"), lambda config: templates["text"]))
+    monkeypatch.setattr(steps_mod, "STEPS", specs)
     cfg = load_config(overrides=["run_id=r5"])
     Runner(cfg, local_store).run()
     Runner(cfg, local_store).run()
