@@ -66,6 +66,20 @@ def test_python_facts():
     assert file_facts["format"]["indentation"] == {"unit": "spaces", "width": 4, "mixed": False}
 
 
+def test_a_python_module_docstring_is_the_file_units_docstring():
+    """A module's docstring may sit below a shebang and a licence comment; a comment above a def's docstring does
+    not hide it either (comments are not statements). A module without one has none."""
+    source = (b'#!/usr/bin/env python\n# Licensed under the MIT licence.\n"""Prices for carts.\n\nMore text."""\n'
+              b'import os\n\n\ndef total(cart):\n    # the sum\n    """Add the prices."""\n    return sum(cart)\n')
+    result = analyze_file(source, "shop/prices.py", "python")
+    file_unit, total = result.units
+    assert file_unit.kind == "file" and file_unit.docstring == "Prices for carts.\n\nMore text."
+    assert file_unit.facts["format"]["comments"]["has_docstring"] is True
+    assert total.docstring == "Add the prices."
+    bare = analyze_file(b"import os\nX = 'not a docstring'\n", "shop/bare.py", "python")
+    assert bare.units[0].docstring is None
+
+
 def test_javascript_and_typescript_facts():
     result, u = analyze("util.js")
     assert result.imports == ["fs", "./other.js"]

@@ -117,10 +117,14 @@ def _signature(node: ts.Node, source: bytes) -> str:
 
 
 def _python_docstring(node: ts.Node) -> str | None:
-    body = node.child_by_field_name("body")
-    if body is None or body.named_child_count == 0:
+    """A def's or class's docstring, or a module's (`node` the tree's root): the body's first statement when it
+    is a string literal (comments are not statements, so a licence header above a module docstring is passed)."""
+    body = node if node.type == "module" else node.child_by_field_name("body")
+    if body is None:
         return None
-    first = body.named_child(0)
+    first = next((c for c in body.named_children if c.type != "comment"), None)
+    if first is None:
+        return None
     if first.type == "expression_statement" and first.named_child_count:
         first = first.named_child(0)
     if first.type == "string":
@@ -395,6 +399,8 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
 
     tree = _parser(language).parse(data)
     root = tree.root_node
+    if language == "python":
+        file_unit.docstring = _python_docstring(root)
     definitions: list[tuple[str, ts.Node, ts.Node]] = []
     events: list[tuple[int, str, ts.Node, ts.Node | None]] = []  # (start byte, capture, node, paired value)
     imports: list[ts.Node] = []
@@ -544,7 +550,7 @@ def analyze_file(data: bytes, path: str, language: str | None) -> FileAnalysis:
 
     callables = [u for u in result.units if u.kind in ("function", "method", "class")]
     file_unit.facts = file_facts(path, text, language, result.imports, callables)
-    file_unit.facts["format"] = line_stats.format_facts(1, len(line_stats.lengths), None,
+    file_unit.facts["format"] = line_stats.format_facts(1, len(line_stats.lengths), file_unit.docstring,
                                                         [u.name for u in callables] + list(result.globals))
     file_unit.facts["structure"]["elements"]["parse_errors"] = result.parse_errors
     return result
