@@ -67,21 +67,34 @@ def test_no_default_template_answer_is_a_function_of_kind_and_language(sample):
 
 
 def test_code2doc_pairs_for_every_documented_unit_with_first_paragraph_answers(sample):
+    """Functions, methods, classes and modules; a unit longer than max_code_chars keeps its code2doc pair (the
+    prompt shows its head) and loses only the templates that show its whole code."""
     units, _, _ = sample
+    by_id = {u["unit_id"]: u for u in units}
+    documented = {u["unit_id"] for u in units if u["kind"] in ("function", "method", "class", "file")
+                  and u["docstring"] and not u["duplicate_of"]}
+    assert {by_id[u]["kind"] for u in documented} == {"function", "method", "class", "file"}
     pairs, _ = run(sample, pairs_per_unit=1)
-    documented = {u["unit_id"] for u in units if u["kind"] in ("function", "method", "class") and u["docstring"]
-                  and not u["duplicate_of"]}
     code2doc = {p["unit_id"]: p for p in pairs if p["task"] == "code2doc"}
     assert set(code2doc) == documented
-    by_id = {u["unit_id"]: u for u in units}
     for p in code2doc.values():
         assert "\n\n" not in p["response"] and p["response"] == " ".join(p["response"].split())
         assert p["response"] not in p["instruction"]  # the answer is not in the question
         assert "Example" not in p["instruction"] and "one-sentence summary" in p["instruction"]
         unit = by_id[p["unit_id"]]  # where the unit lives: its file and its name within it (Class.method)
+        if unit["kind"] == "file":
+            assert f"The module `{unit['path']}`:" in p["instruction"]
+            continue
         name = unit["qualified_name"].rpartition("::")[2]
         assert f"`{name}` in `{unit['path']}`" in p["instruction"] and name.endswith(unit["name"])
     assert any("." in p["instruction"].split("`")[1] for p in code2doc.values())  # a method shows its class
+
+    limit = 400
+    long_units = {u for u in documented if len(by_id[u]["code"]) > limit}
+    cut_pairs, skipped = run(sample, pairs_per_unit=4, max_code_chars=limit)
+    assert long_units and {p["unit_id"] for p in cut_pairs if p["task"] == "code2doc"} == documented
+    assert not any(p["unit_id"] in long_units for p in cut_pairs if p["task"] != "code2doc")
+    assert skipped["code_too_long"] >= len(long_units)
 
 
 def test_sampling_follows_the_weights():
@@ -137,7 +150,7 @@ def test_weights_move_toward_pass_rates():
     pairs = [{"template_id": "doc2code-v1", "quality_ok": ok} for ok in (True, False, False, False)]
     weights = updated_weights(templates, {}, pairs, learning_rate=0.5)
     assert weights["doc2code-v1"] == pytest.approx(1.0 * (1 - 0.5 * 0.75))
-    assert weights["code2doc-v4"] == 1.0  # no evidence, no change
+    assert weights["code2doc-v5"] == 1.0  # no evidence, no change
 
 
 @pytest.mark.parametrize("text,error", [
@@ -146,6 +159,8 @@ def test_weights_move_toward_pass_rates():
     ("id: x\ntask: poetry\napplies_to: [function]\ndynamic: d\nresponse: r\n", "is not one of"),
     ("id: x\ntask: doc2code\napplies_to: [function]\ndynamic: d\nresponse: r\ncondition: 'use {{ datum }}'\n",
      "needs condition_tokens"),
+    ("id: x\ntask: code2doc\napplies_to: [function]\ndynamic: d\nresponse: r\nalways: true\nshortend_code: true\n",
+     "unknown key.s. shortend_code"),
 ])
 def test_bad_templates_are_clear_errors(tmp_path, text, error):
     (tmp_path / "bad.yaml").write_text(text)

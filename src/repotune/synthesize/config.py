@@ -13,7 +13,8 @@ class SynthesizeConfig(BaseModel):
     seed: int = Field(0, description="Seed of the weighted token and template sampling (same seed, same pairs).")
     templates_dir: str | None = Field(None, description="A folder of extra or replacement template YAML files.")
     pairs_per_unit: int = Field(2, ge=1, description="Templates sampled per unit (by weight, without repeats).")
-    max_code_chars: int = Field(4000, ge=200, description="Units with longer code are skipped (counted).")
+    max_code_chars: int = Field(4000, ge=200, description="Units with longer code skip the templates that show "
+                                "their whole code (counted as code_too_long); code2doc shows their head.")
     prompt_code_chars: int = Field(2000, ge=200, description="Code shown in a prompt (code2doc's unit without "
                                    "its docstring) is cut at a line break before this many characters.")
     near_duplicate_threshold: float = Field(0.9, ge=0, le=1, description="MinHash Jaccard above which a pair "

@@ -68,14 +68,14 @@ def synthesize(units: list[dict[str, Any]], labels: dict[str, dict[str, Any]], e
         if unit["duplicate_of"]:
             skipped["duplicate_unit"] += 1
             continue
-        if len(unit["code"] or "") > max_code_chars:
-            skipped["code_too_long"] += 1
-            continue
         label = labels.get(unit["unit_id"])
         if label is None or label["status"] != "ok":
             skipped["no_label"] += 1
             continue
         applicable = [t for t in templates if unit["kind"] in t.applies_to and weights.get(t.id, t.weight) > 0]
+        if len(unit["code"] or "") > max_code_chars and any(not t.shortened_code for t in applicable):
+            skipped["code_too_long"] += 1  # units that lost the templates showing their whole code
+            applicable = [t for t in applicable if t.shortened_code]
         if label["source"] == "offline" and any(t.needs_model_labels for t in applicable):
             skipped["offline_labels"] += sum(t.needs_model_labels for t in applicable)
             applicable = [t for t in applicable if not t.needs_model_labels]

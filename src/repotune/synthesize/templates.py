@@ -21,15 +21,17 @@ _DOCSTRING = re.compile(r"^[ \t]*[rRuU]{0,2}(\"\"\"|\'\'\'|\"|\')(.*?)\1[ \t]*\n
 
 
 def code_without_docstring(code: str, docstring: str | None) -> str:
-    """The code with its docstring literal removed (Python keeps docstrings inside the body; other languages'
-    leading comments sit before the unit's code and are not in it)."""
+    """The code with its docstring literal removed (Python keeps docstrings inside the body, a module's on its
+    first lines; other languages' leading comments sit before the unit's code and are not in it)."""
     if not docstring or not code:
         return code
     first = docstring.strip().splitlines()[0].strip()
-    head, _, rest = code.partition("\n")
-    for match in _DOCSTRING.finditer(rest):
+    for match in _DOCSTRING.finditer(code):
         if first and first in match.group(2):
-            return head + "\n" + rest[:match.start()] + rest[match.end():]
+            rest = code[match.end():]
+            if match.start() == 0:  # a module's docstring: its code starts at the next non-blank line
+                rest = rest.lstrip("\n")
+            return code[:match.start()] + rest
         break  # only the first statement of the body can be the docstring
     return code
 
@@ -66,6 +68,9 @@ class TemplateQuery:
     """Applied to every unit it fits, besides the templates sampled by weight (the headline task's pairs)."""
     needs_model_labels: bool = False
     """The response comes from labels only a model can write; skipped for the offline interpreter's labels."""
+    shortened_code: bool = False
+    """The prompt shows only code cut at synthesize.prompt_code_chars, so units longer than max_code_chars keep
+    this template (the others skip them)."""
 
     def render(self, text: str, **values: Any) -> str:
         return _env.from_string(text).render(**values).strip()
@@ -90,8 +95,11 @@ def _check(doc: dict[str, Any], where: str) -> TemplateQuery:
                               f"allowed: {', '.join(sorted(PLACEHOLDERS))}")
     if doc.get("condition") and not doc.get("condition_tokens"):
         raise ConfigError(f"template {where}: a condition needs condition_tokens (the token kind of its datum)")
-    known = {f for f in TemplateQuery.__dataclass_fields__}
-    return TemplateQuery(**{k: v for k, v in doc.items() if k in known})
+    unknown_keys = set(doc) - set(TemplateQuery.__dataclass_fields__)
+    if unknown_keys:
+        raise ConfigError(f"template {where}: unknown key(s) {', '.join(sorted(unknown_keys))}; "
+                          f"allowed: {', '.join(TemplateQuery.__dataclass_fields__)}")
+    return TemplateQuery(**doc)
 
 
 def template_sources(extra_dir: str | None = None) -> list[tuple[str, str]]:
