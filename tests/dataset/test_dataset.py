@@ -94,6 +94,23 @@ def test_test_split_holds_enough_headline_examples(per_file, files, want):
     assert {f for f, s in plain.items() if s == "test"} <= {f for f, s in splits.items() if s == "test"}
 
 
+@pytest.mark.parametrize("val_min_headline", [20, 2])
+def test_val_split_holds_enough_headline_examples_and_test_stays_as_it_was(val_min_headline):
+    """The adapter train keeps is chosen on val loss: val must not be one file's examples. Taking more val files
+    moves them from train only (test is chosen first)."""
+    names = sorted({("r", f"f{i}.py") for i in range(40)})
+    counts = {f: 6 if i % 8 == 0 else 0 for i, f in enumerate(names)}  # documented code in one file of eight
+    cfg = DatasetConfig(val_min_headline=val_min_headline)
+    splits = assign_splits(set(names), cfg, counts)
+    lone = assign_splits(set(names), DatasetConfig(val_min_headline=0), counts)
+    want = min(math.ceil(cfg.val_fraction * sum(counts.values())), val_min_headline)
+    held = [counts[f] for f, s in splits.items() if s == "val"]
+    assert want == min(3, val_min_headline) and want <= sum(held) < want + 6  # enough, no file more than needed
+    assert sum(counts[f] for f, s in lone.items() if s == "val") < want  # what the check catches
+    assert {f for f, s in splits.items() if s == "test"} == {f for f, s in lone.items() if s == "test"}
+    assert "train" in splits.values()
+
+
 def test_a_few_big_files_still_leave_train_a_file():
     names = {("r", f"f{i}.py") for i in range(3)}
     splits = assign_splits(names, DatasetConfig(), {f: 100 for f in names})

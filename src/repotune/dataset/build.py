@@ -34,25 +34,38 @@ EXAMPLE_SCHEMA = {
 }
 
 
+def _grown(ranked: list[tuple[str, str]], start: int, count: int, want: int, most: int,
+           headline_per_file: dict[tuple[str, str], int]) -> int:
+    """How many files from ranked[start] a split takes: count, or more until it holds `want` headline examples
+    (never more than `most`)."""
+    held = sum(headline_per_file.get(f, 0) for f in ranked[start:start + count])
+    while held < want and count < most:
+        held += headline_per_file.get(ranked[start + count], 0)
+        count += 1
+    return count
+
+
 def assign_splits(files: set[tuple[str, str]], cfg: Any,
                   headline_per_file: dict[tuple[str, str], int] | None = None) -> dict[tuple[str, str], str]:
     """Files ranked by a hash of (seed, repository, path): test takes files in that order until it holds
     test_fraction of the files and, when the headline task's examples per file are given, at least
     min(test_min_share of them, test_min_headline) — so a repository with a few large files still gets a test
-    split one can measure; val takes the next val_fraction, train the rest. Deterministic, stable as files are
-    added, and each split asked for gets at least one file when there are three or more."""
+    split one can measure; val takes the next files until it holds val_fraction of the files and
+    min(val_fraction of the headline examples, val_min_headline) — the adapter train keeps is chosen on its loss,
+    which one file's examples would decide; train keeps the rest. Deterministic, stable as files are added, and
+    each split asked for gets at least one file when there are three or more."""
     ranked = sorted(files, key=lambda f: hashlib.sha256(f"{cfg.seed}\0{f[0]}\0{f[1]}".encode()).hexdigest())
     n = len(ranked)
     n_test = max(1, round(n * cfg.test_fraction)) if cfg.test_fraction > 0 and n >= 3 else round(n * cfg.test_fraction)
     n_val = max(1, round(n * cfg.val_fraction)) if cfg.val_fraction > 0 and n >= 3 else round(n * cfg.val_fraction)
-    if headline_per_file and cfg.test_fraction > 0:
+    if headline_per_file:
         total = sum(headline_per_file.values())
-        want = min(math.ceil(cfg.test_min_share * total), cfg.test_min_headline)
-        held = sum(headline_per_file.get(f, 0) for f in ranked[:n_test])
-        most = n - n_val - 1  # train keeps at least one file
-        while held < want and n_test < most:
-            held += headline_per_file.get(ranked[n_test], 0)
-            n_test += 1
+        if cfg.test_fraction > 0:
+            want = min(math.ceil(cfg.test_min_share * total), cfg.test_min_headline)
+            n_test = _grown(ranked, 0, n_test, want, n - n_val - 1, headline_per_file)  # train keeps a file
+        if cfg.val_fraction > 0:
+            want = min(math.ceil(cfg.val_fraction * total), cfg.val_min_headline)
+            n_val = _grown(ranked, n_test, n_val, want, n - n_test - 1, headline_per_file)
     return {f: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, f in enumerate(ranked)}
 
 

@@ -9,6 +9,9 @@ class DatasetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     val_fraction: float = Field(0.1, ge=0, lt=1, description="Share of files whose pairs go to validation.")
+    val_min_headline: int = Field(20, ge=0, description="The val split takes more files (in hash order, after "
+                                  "test's) until it holds min(val_fraction of the code2doc examples, this many): "
+                                  "the adapter train keeps and a sweep's winner are chosen on its loss.")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of files whose pairs go to test.")
     test_min_share: float = Field(0.2, ge=0, le=0.5, description="The test split takes more files (in hash "
                                   "order) until it holds this share of the code2doc examples (the headline task) …")
