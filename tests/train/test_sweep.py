@@ -1,5 +1,6 @@
 """Sweeps pick the trial with the lowest validation loss (in-process and as parallel Ray Tune trials), a bad
-trial is a clear error, and GPU-only options are refused on CPU with the reason."""
+trial is a clear error, GPU-only options are refused on CPU with the reason, and validation loss is measured on
+a bounded, seeded sample of the val split."""
 
 import json
 
@@ -11,7 +12,7 @@ from repotune.core.step import StepContext
 from repotune.core.store import get_json, open_store
 from repotune.train.config import TrainConfig
 from repotune.train.model_setup import model_for_training
-from repotune.train.step import run_step
+from repotune.train.step import run_step, val_sample
 from repotune.train.sweep import trial_configs
 
 EXAMPLES = [{"messages": [{"role": "user", "content": f"Write the docstring of:\ndef f{i}(x):\n    return x * {i}"},
@@ -56,6 +57,17 @@ def test_ray_tune_sweep_runs_trials_in_parallel_and_keeps_the_best(tmp_path, ray
     # two trials at once on two cores: each trial's one worker takes less than half of them
     ctx = _ctx(tmp_path, sweep=TRIALS, use_ray=True, num_workers=1, cpus_per_worker=0.9)
     _check_sweep(ctx, run_step(ctx))
+
+
+def test_validation_loss_is_measured_on_a_bounded_seeded_sample(tmp_path):
+    ctx = _ctx(tmp_path, max_steps=2, checkpoint_every=2, val_max_examples=3)
+    result = run_step(ctx)
+    assert get_json(ctx.store, "runs/sweep/train/train.json")["val_examples"] == {"scored": 3, "in_split": 4}
+    assert result.counts["val_examples"] == 3 and result.counts["val_examples_unscored"] == 1
+    split = list(range(40))
+    sample = val_sample(split, 10, seed=0)
+    assert len(sample) == 10 and sample == sorted(sample) and sample == val_sample(split, 10, seed=0)
+    assert sample != val_sample(split, 10, seed=1) and val_sample(split, None, 0) == val_sample(split, 40, 0) == split
 
 
 def test_a_bad_trial_is_a_clear_error():

@@ -52,6 +52,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, description="Seed of initialisation and data order.")
     eval_every: int | None = Field(None, ge=1, description="Validation loss every this many steps (and at the "
                                    "last); None: at the last step only.")
+    val_max_examples: int | None = Field(256, ge=1, description="Validation loss is measured on a seeded sample "
+                                         "of at most this many val examples, so its cost (every eval_every "
+                                         "steps) stays bounded; None: all of them.")
     keep_best: bool = Field(False, description="Keep the adapter of the step with the lowest validation loss "
                             "instead of the last (in-process training; the steps are chosen on the val split).")
     checkpoint_every: int = Field(20, ge=1, description="Steps between checkpoints (adapter, optimizer, step).")

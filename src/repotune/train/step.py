@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import tempfile
 from pathlib import Path
@@ -89,6 +90,14 @@ def run_step(ctx: StepContext) -> StepResult:
     return train_adapter(job, ctx.store)
 
 
+def val_sample(examples: list[dict[str, Any]], most: int | None, seed: int) -> list[dict[str, Any]]:
+    """The val examples whose loss is measured: all, or a seeded sample of `most` in split order."""
+    if most is None or len(examples) <= most:
+        return examples
+    keep = set(random.Random(seed).sample(range(len(examples)), most))
+    return [ex for i, ex in enumerate(examples) if i in keep]
+
+
 def train_adapter(job: TrainJob, store: ObjectStore) -> StepResult:
     """The library call: the dataset's train (and val) split of job.run_id → the adapter, metrics, loss curve and
     summary under runs/<run_id>/train/. Where it runs (this process, Ray Train here, a RayJob) is the job's."""
@@ -98,7 +107,8 @@ def train_adapter(job: TrainJob, store: ObjectStore) -> StepResult:
     if not examples:
         raise StepError("train: the train split is empty")
     val_key = f"{dataset}/val.jsonl"
-    val_examples = read_jsonl(store.get_bytes(val_key)) if store.exists(val_key) else []
+    val_split = read_jsonl(store.get_bytes(val_key)) if store.exists(val_key) else []
+    val_examples = val_sample(val_split, cfg.val_max_examples, cfg.seed)
     loop_config = {"train": cfg.model_dump(mode="json"), "examples": examples, "val_examples": val_examples}
     sweep: list[dict[str, Any]] = []
     if cfg.sweep:
@@ -130,6 +140,7 @@ def train_adapter(job: TrainJob, store: ObjectStore) -> StepResult:
     if cfg.keep_best and validated and not cfg.use_ray:
         best = min(validated, key=lambda h: h["val_loss"])
         summary["chosen_step"], val_loss = int(best["step"]), best["val_loss"]
+    summary["val_examples"] = {"scored": len(val_examples), "in_split": len(val_split)}
     summary["val_loss_by_step"] = {int(h["step"]): round(h["val_loss"], 4) for h in validated}
     summary["val_loss"] = val_loss
     if sweep:
@@ -142,7 +153,8 @@ def train_adapter(job: TrainJob, store: ObjectStore) -> StepResult:
         outputs["sweep"] = f"{prefix}/sweep.json"
     return StepResult(
         outputs=outputs,
-        counts={"examples": len(examples), "val_examples": len(val_examples), "steps": len(history),
+        counts={"examples": len(examples), "val_examples": len(val_examples),
+                "val_examples_unscored": len(val_split) - len(val_examples), "steps": len(history),
                 "sweep_trials": len(sweep)},
         metrics={"loss_first": round(summary["loss_first"], 4), "loss_last": round(summary["loss_last"], 4),
                  "tokens_per_s": round(summary["tokens_per_s"], 1),
