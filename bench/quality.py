@@ -52,6 +52,7 @@ def run_library(name: str, source: str, args: argparse.Namespace) -> dict:
         f"train.checkpoint_every={args.steps}", f"train.max_length={args.max_length}",
         *([f"train.eval_every={args.eval_every}", "train.keep_best=true"] if args.eval_every else []),
         f"train.val_max_examples={args.val_max_examples}",
+        *([f"train.max_epochs={args.max_epochs}"] if args.max_epochs else []),
         "evaluate.tasks=[code2doc]", f"evaluate.max_new_tokens={args.max_new_tokens}",
         f"evaluate.num_beams={args.num_beams}",
         f"evaluate.batch_size={args.batch_size}"])
@@ -107,6 +108,8 @@ def main() -> int:
     parser.add_argument("--store", default="/tmp/repotune-quality", help="Store folder for the runs.")
     parser.add_argument("--base-model", default="smollm2", help="Base model URI.")
     parser.add_argument("--steps", type=int, default=130, help="Training steps.")
+    parser.add_argument("--max-epochs", type=float, default=None, help="train.max_epochs: fewer steps when this "
+                        "many passes over the train rows come first.")
     parser.add_argument("--token-budget", type=int, default=1024, help="Tokens per packed row.")
     parser.add_argument("--rows-per-step", type=int, default=1, help="Packed rows per step.")
     parser.add_argument("--max-length", type=int, default=1024, help="Examples are cut to this many tokens.")

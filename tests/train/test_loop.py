@@ -2,13 +2,14 @@
 resume, and Ray Train runs it on two gloo workers with storage in S3, surviving a worker failure."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
 from repotune.train.config import TrainConfig
-from repotune.train.data import IGNORE, collate, encode, pack, pad_rows
+from repotune.train.data import IGNORE, collate, encode, pack, pad_rows, with_targets
 from repotune.train.loop import train_loop
 
 EXAMPLES = [
@@ -125,8 +126,6 @@ def test_target_loss_equals_the_models_own_loss_on_packed_rows():
 def test_examples_without_answer_tokens_never_make_a_batch(tmp_path):
     """A prompt longer than max_length leaves no answer token: such rows are left out and counted, so every
     logged loss is finite (a batch of them gave loss NaN)."""
-    import math
-
     long_prompt = {"messages": [{"role": "user", "content": "word " * 400}, {"role": "assistant", "content": "ok"}]}
     examples = [long_prompt] * 5 + EXAMPLES[:3]
     cfg = TrainConfig(max_steps=8, max_length=64, token_budget=64, rows_per_step=1, warmup_steps=0,
@@ -135,6 +134,19 @@ def test_examples_without_answer_tokens_never_make_a_batch(tmp_path):
                           "output_dir": str(tmp_path)})
     assert all(math.isfinite(h["loss"]) for h in history)
     assert history[-1]["examples_without_target"] == 5
+
+
+def test_max_epochs_ends_training_and_its_schedule_early():
+    cfg = TrainConfig(max_steps=50, max_epochs=1.5, token_budget=64, rows_per_step=2, warmup_steps=0,
+                      schedule="cosine", checkpoint_every=100, lora_r=4)
+    from repotune.models import load_base_model
+
+    _, tokenizer = load_base_model("tiny")
+    docs, _ = with_targets([encode(ex, tokenizer, cfg.max_length) for ex in EXAMPLES], cfg.token_budget)
+    rows = pack(docs, cfg.token_budget)
+    history = train_loop({"train": cfg.model_dump(mode="json"), "examples": EXAMPLES})
+    assert len(history) == math.ceil(1.5 * math.ceil(len(rows) / 2)) < 50
+    assert history[-1]["lr"] == pytest.approx(0.1 * cfg.learning_rate)  # the cosine reached its end there
 
 
 def test_keep_best_keeps_the_step_with_the_lowest_validation_loss(tmp_path):

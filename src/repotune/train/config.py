@@ -28,6 +28,9 @@ class TrainConfig(BaseModel):
     schedule: Literal["constant", "cosine"] = Field("constant", description="Learning rate after the warm-up: "
                                                     "'constant', or 'cosine' decay to a tenth of it at max_steps.")
     max_steps: int = Field(40, ge=1, description="Optimizer steps.")
+    max_epochs: float | None = Field(None, gt=0, description="Fewer steps when this many passes over the train "
+                                     "rows come first (the schedule then decays to that step): a small "
+                                     "repository is not trained for many epochs; None: max_steps only.")
     token_budget: int = Field(1024, ge=64, description="Tokens per packed row (documents keep their own "
                               "attention: position_ids restart per document).")
     rows_per_step: int = Field(2, ge=1, description="Packed rows per optimizer step and worker.")

@@ -132,6 +132,9 @@ def train_loop(config: dict[str, Any]) -> list[dict[str, float]]:
         raise StepError(f"train: none of the {no_target} training examples keeps an answer token within "
                          f"train.max_length={cfg.max_length} / token_budget={cfg.token_budget}")
     rows = pack(docs, cfg.token_budget) if cfg.packing else pad_rows(docs)
+    if cfg.max_epochs is not None:  # the same count on every rank: from all rows, before they are dealt out
+        epoch_steps = math.ceil(len(rows) / world / cfg.rows_per_step)
+        cfg = cfg.model_copy(update={"max_steps": min(cfg.max_steps, math.ceil(cfg.max_epochs * epoch_steps))})
     rows = rows[rank::world] or rows[:1]
     val_docs, _ = with_targets([encode(ex, tokenizer, cfg.max_length) for ex in config.get("val_examples") or []],
                                budget)
