@@ -67,14 +67,14 @@ def loss_png(history: list[dict[str, float]]) -> bytes:
 
 def adapter_card(cfg: TrainConfig, examples: int, history: list[dict[str, float]], run_id: str) -> str:
     first, last = history[0]["loss"], history[-1]["loss"]
+    workers = f"{cfg.num_workers} worker(s) (Ray Train)" if cfg.use_ray else "1 worker (in-process)"
     return f"""# repotune LoRA adapter ({run_id})
 
 - base model: `{cfg.base_model}`
 - data: {examples} training examples from `runs/{run_id}/dataset/train.jsonl`
 - LoRA: r={cfg.lora_r}, alpha={cfg.lora_alpha}, dropout={cfg.lora_dropout}, targets={cfg.target_modules}
 - training: {len(history)} steps (max_steps {cfg.max_steps}, max_epochs {cfg.max_epochs}), lr {cfg.learning_rate},
-  packing={cfg.packing} (budget {cfg.token_budget}), {cfg.num_workers if cfg.use_ray else 1} worker(s)
-  ({'Ray Train' if cfg.use_ray else 'in-process'})
+  packing={cfg.packing} (budget {cfg.token_budget}), {workers}
 - loss: {first:.3f} at step 1 → {last:.3f} at step {int(history[-1]['step'])}
 
 Load it with peft: `PeftModel.from_pretrained(base, "<this folder>")`, or serve it with `repotune serve`.
