@@ -12,7 +12,7 @@ plain PEP 257 prose) and no test uses them. At these settings the adapter's scor
 on which files the test split holds (code2doc-v5, all test examples: aiohttp 23.6 (n=55), websockets 24.9 (n=87),
 tqdm 13.9 (n=35)), and a library that repeats its docstrings (websockets: sync and asyncio twins) scores higher on
 the test examples a train example already answers: each table has a second row without them. Slow on CPU (at most
-130 steps, 5-12 minutes of training per library on 2 cores): a benchmark, not a test.
+130 steps, 4-14 minutes of training per library on 2 cores): a benchmark, not a test.
 """
 
 from __future__ import annotations
