@@ -7,6 +7,7 @@ import jsonschema
 import pytest
 
 from repotune.config import load_config
+from repotune.core.store import read_table
 from repotune.dataset.build import EXAMPLE_SCHEMA, SPLITS, assign_splits, build
 from repotune.dataset.config import DatasetConfig
 from repotune.runs import Runner
@@ -40,6 +41,10 @@ def test_jsonl_follows_the_schema_and_the_card_is_written(run):
         for example in read_split(runner, split):
             jsonschema.validate(example, EXAMPLE_SCHEMA)
             assert example["messages"][-1]["role"] == "assistant"
+    units = read_table(runner.store, "runs/local/analyze/units.parquet").to_pylist()
+    kind_of = {u["unit_id"]: u["kind"] for u in units}
+    test = read_split(runner, "test")
+    assert all(ex["unit_kind"] == kind_of[ex["unit_id"]] for ex in test)  # evaluate scores by unit kind
     card = runner.store.get_bytes("runs/local/dataset/card.md").decode()
     assert "| train |" in card and "offline interpreter" in card
     figures = json.loads(runner.store.get_bytes("runs/local/dataset/card.json"))
@@ -58,7 +63,7 @@ def test_splits_are_deterministic_and_non_empty():
 
 
 def test_contamination_and_duplicates_are_removed_and_counted():
-    unit = {"repository": "r", "language": "python", "is_test": False, "content_hash": "h1"}
+    unit = {"repository": "r", "kind": "function", "language": "python", "is_test": False, "content_hash": "h1"}
     units = {f"u{i}": {**unit, "path": f"f{i}.py", "content_hash": f"h{i}"} for i in range(10)}
     units["u9"] = {**units["u9"], "content_hash": "h0"}  # the same code as u0 in another file
     pairs = [{"pair_id": f"p{i}", "unit_id": f"u{i}", "quality_ok": True, "task": "code2doc", "template_id": "t",

@@ -8,7 +8,7 @@ import pytest
 from repotune.core.docstrings import docstring_summary
 from repotune.evaluate.bleu import corpus_bleu, sentence_bleu
 from repotune.evaluate.generation import generate_answers
-from repotune.evaluate.scoring import bootstrap_interval, gate, in_form, reference, score_tasks
+from repotune.evaluate.scoring import bootstrap_interval, gate, in_form, reference, score_by_kind, score_tasks
 
 
 def test_identical_sentences_score_one():
@@ -76,6 +76,28 @@ def test_every_task_has_n_an_interval_and_a_paired_difference():
     assert doc["difference"]["mean"] == pytest.approx(doc["adapter"]["bleu4"] - doc["base"]["bleu4"], abs=0.01)
     again = score_tasks(examples, {"base": base, "adapter": adapter}, resamples=1000, seed=0)
     assert again == result  # seeded
+
+
+def test_the_headline_is_also_scored_per_unit_kind():
+    from repotune.evaluate.step import report_markdown
+
+    def unit(kind, answer, task="code2doc"):
+        return {**_example(task, answer), "unit_kind": kind}
+
+    examples = [unit("method", "Open the connection."), unit("method", "Close the connection."),
+                unit("class", "A pool of connections."), unit("file", "HTTP client helpers."),
+                unit("function", "def f(): pass", task="doc2code"), _example("code2doc", "An old example.")]
+    adapter = ["Open the connection.", "Close the connection.", "A queue.", "Client helpers.", "x", "y"]
+    answers = {"base": ["Something else."] * 6, "adapter": adapter}
+    by_kind = score_by_kind(examples, answers, resamples=200, seed=0)
+    # the code2doc examples with a kind, one entry per kind; doc2code and a kind-less (older) example left out
+    assert {k: v["n"] for k, v in by_kind.items()} == {"class": 1, "file": 1, "method": 2}
+    assert by_kind["method"]["adapter"]["bleu4"] == pytest.approx(100.0)
+    assert by_kind["class"]["adapter"]["bleu4"] < 50 and "difference" in by_kind["class"]
+    tasks = score_tasks(examples, answers, resamples=200, seed=0)
+    text = report_markdown(tasks, "ok", {"examples": 6, "test_split": 6}, by_kind=by_kind)
+    assert "| method | 2 | " in text and "| file | 1 | " in text and "code2doc by unit kind" in text
+    assert "by unit kind" not in report_markdown(tasks, "ok", {"examples": 6, "test_split": 6})
 
 
 def test_bootstrap_interval_narrows_with_n_and_covers_the_mean():
@@ -147,7 +169,9 @@ def test_gate_stops_before_deploy_after_writing_the_report(tmp_path):
     assert report["passed"] is False and report["n"] == 4 and report["gate"].startswith("gate failed")
     assert set(report["bleu4"]) == {"base", "adapter"} and report["headline"]["task"] == "code2doc"
     answers = [json.loads(line) for line in runner.store.get_bytes("runs/local/evaluate/answers.jsonl").splitlines()]
-    assert len(answers) == 4 and {"reference", "seen_reference", "base", "adapter"} <= set(answers[0])
+    assert len(answers) == 4
+    assert {"reference", "seen_reference", "base", "adapter", "unit_kind", "path"} <= set(answers[0])
+    assert sum(k["n"] for k in report["headline_by_kind"].values()) == report["headline"]["n"]
     seen = sum(a["seen_reference"] for a in answers)
     assert sum(t["seen_references"] for t in report["tasks"].values()) == seen
     assert sum(t["n"] for t in report["unseen"].values()) == 4 - seen

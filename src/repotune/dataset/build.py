@@ -20,14 +20,16 @@ HEADLINE_TASK = "code2doc"  # the task evaluate's headline and gate are measured
 # One line of train/val/test.jsonl (docs/contracts.md); tests validate every line against it.
 EXAMPLE_SCHEMA = {
     "type": "object",
-    "required": ["messages", "task", "unit_id", "path", "repository", "language", "template_id", "source"],
+    "required": ["messages", "task", "unit_id", "unit_kind", "path", "repository", "language", "template_id",
+                 "source"],
     "additionalProperties": False,
     "properties": {
         "messages": {"type": "array", "minItems": 2, "items": {
             "type": "object", "required": ["role", "content"], "additionalProperties": False,
             "properties": {"role": {"enum": ["system", "user", "assistant"]}, "content": {"type": "string"}}}},
         "task": {"enum": ["code2doc", "doc2code", "code2tags", "repo_qa"]},
-        "unit_id": {"type": "string"}, "path": {"type": "string"}, "repository": {"type": "string"},
+        "unit_id": {"type": "string"}, "unit_kind": {"type": "string"}, "path": {"type": "string"},
+        "repository": {"type": "string"},
         "language": {"type": ["string", "null"]}, "template_id": {"type": ["string", "null"]},
         "source": {"enum": ["offline", "llm", "local"]},
     },
@@ -115,9 +117,9 @@ def build(pairs: list[dict[str, Any]], units: dict[str, dict[str, Any]], cfg: An
         seen_exact[key] = pair["pair_id"]
         split = split_by_file[(unit["repository"], unit["path"])]
         out[split].append({"messages": messages, "task": pair["task"], "unit_id": pair["unit_id"],
-                           "path": unit["path"], "repository": unit["repository"], "language": unit["language"],
-                           "template_id": pair["template_id"], "source": pair["source"], "tokens": length,
-                           "content_hash": unit["content_hash"]})
+                           "unit_kind": unit["kind"], "path": unit["path"], "repository": unit["repository"],
+                           "language": unit["language"], "template_id": pair["template_id"],
+                           "source": pair["source"], "tokens": length, "content_hash": unit["content_hash"]})
     # Near duplicates and contamination: nothing in train or val may resemble a test example or test unit.
     lsh = MinHashLSH(threshold=0.8, num_perm=64)
     test_units = {ex["content_hash"] for ex in out["test"]}

@@ -10,7 +10,7 @@ from typing import Any
 
 from repotune.core.errors import GateFailed, StepError
 from repotune.evaluate.generation import generate_answers
-from repotune.evaluate.scoring import HEADLINE_TASK, gate, reference, score_tasks
+from repotune.evaluate.scoring import HEADLINE_TASK, gate, reference, score_by_kind, score_tasks
 from repotune.core.ray_setup import RayConfig, ensure_ray
 from repotune.core.step import StepContext, StepResult
 from repotune.core.store import get_dir, put_json
@@ -81,23 +81,33 @@ def seen_references(examples: list[dict[str, Any]], training: list[list[dict[str
     return [key(ex) in known for ex in examples]
 
 
+def _row(name: str, t: dict[str, Any]) -> str:
+    diff = t.get("difference", {})
+    return (f"| {name} | {t['n']} | {t['base']['bleu4']:.2f} {_interval(t['base']['ci95'])} | "
+            f"{t['adapter']['bleu4']:.2f} {_interval(t['adapter']['ci95'])} | "
+            f"{diff.get('mean', 0):+.2f} {_interval(diff.get('ci95', [0, 0]))} | "
+            f"{t['base']['in_form']:.0%} / {t['adapter']['in_form']:.0%} |")
+
+
+_HEADER = ("| {first} | n | BLEU-4 base [95% CI] | BLEU-4 adapter [95% CI] | adapter − base [95% CI] | "
+           "in the asked form (base / adapter) |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+
+
 def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int],
-                    unseen: dict[str, Any] | None = None) -> str:
-    rows = []
-    for task, t in [*tasks.items(), *((f"{k}, unseen references", v) for k, v in (unseen or {}).items())]:
-        diff = t.get("difference", {})
-        rows.append(f"| {task}{' (headline)' if task == HEADLINE_TASK else ''} | {t['n']} | "
-                    f"{t['base']['bleu4']:.2f} {_interval(t['base']['ci95'])} | "
-                    f"{t['adapter']['bleu4']:.2f} {_interval(t['adapter']['ci95'])} | "
-                    f"{diff.get('mean', 0):+.2f} {_interval(diff.get('ci95', [0, 0]))} | "
-                    f"{t['base']['in_form']:.0%} / {t['adapter']['in_form']:.0%} |")
+                    unseen: dict[str, Any] | None = None, by_kind: dict[str, Any] | None = None) -> str:
+    rows = [_row(f"{task}{' (headline)' if task == HEADLINE_TASK else ''}", t) for task, t in tasks.items()]
+    rows += [_row(f"{task}, unseen references", t) for task, t in (unseen or {}).items()]
+    kinds = ""
+    if by_kind:
+        kinds = (f"\n{HEADLINE_TASK} by unit kind (a `file` is a module; `answers.jsonl` has each answer with its "
+                 f"unit kind and path):\n\n" + _HEADER.format(first="unit kind") +
+                 "\n".join(_row(kind, t) for kind, t in by_kind.items()) + "\n")
     return (f"# Evaluation\n\n{verdict}\n\nHeadline: {METRIC}. Every task is scored on its own; none is mixed "
-            f"into the headline.\n\n| task | n | BLEU-4 base [95% CI] | BLEU-4 adapter [95% CI] | "
-            f"adapter − base [95% CI] | in the asked form (base / adapter) |\n"
-            f"| --- | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(rows) +
+            f"into the headline.\n\n" + _HEADER.format(first="task") + "\n".join(rows) +
             f"\n\nTest split: {counts['examples']} examples (all of it unless evaluate.max_examples caps it: "
             f"{counts['test_split']} in the split). Unseen references: test examples whose reference is no train "
-            f"or val example's answer ({', '.join(f'{k}: {v}' for k, v in seen_counts(tasks).items())} seen).\n")
+            f"or val example's answer ({', '.join(f'{k}: {v}' for k, v in seen_counts(tasks).items())} seen).\n"
+            + kinds)
 
 
 def seen_counts(tasks: dict[str, Any]) -> dict[str, int]:
@@ -126,6 +136,8 @@ def run_step(ctx: StepContext) -> StepResult:
     unseen = score_tasks([examples[i] for i in fresh], {"base": [plain[i] for i in fresh],
                                                         "adapter": [tuned[i] for i in fresh]},
                          resamples=cfg.bootstrap_resamples, seed=cfg.seed) if fresh else {}
+    by_kind = score_by_kind(examples, {"base": plain, "adapter": tuned}, resamples=cfg.bootstrap_resamples,
+                            seed=cfg.seed)
     for task, entry in tasks.items():
         entry["seen_references"] = sum(s for ex, s in zip(examples, seen, strict=True) if ex["task"] == task)
     headline = tasks.get(HEADLINE_TASK)
@@ -138,6 +150,7 @@ def run_step(ctx: StepContext) -> StepResult:
               "bleu4": {"base": h_base, "adapter": h_adapter}, "improvement": improvement,
               "min_improvement": cfg.min_improvement, "passed": passed, "gate": verdict,
               "n": len(examples), "test_split": len(split), "tasks": tasks, "unseen": unseen,
+              "headline_by_kind": by_kind,
               "answer_form": {m: {t: v[m]["in_form"] for t, v in tasks.items()} for m in ("base", "adapter")},
               "bootstrap": {"resamples": cfg.bootstrap_resamples, "seed": cfg.seed, "interval": "percentile 95%"},
               "generation": {"max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size,
@@ -146,11 +159,11 @@ def run_step(ctx: StepContext) -> StepResult:
               "samples": [{"task": ex["task"], "reference": reference(ex)[:300], "base": b[:300], "adapter": a[:300]}
                           for ex, b, a in list(zip(examples, plain, tuned, strict=True))[:8]]}
     put_json(ctx.store, ctx.key("eval.json"), report)
-    ctx.store.put_bytes(ctx.key("eval.md"), report_markdown(tasks, verdict, counts, unseen).encode())
+    ctx.store.put_bytes(ctx.key("eval.md"), report_markdown(tasks, verdict, counts, unseen, by_kind).encode())
     ctx.store.put_bytes(ctx.key("answers.jsonl"), "".join(
-        json.dumps({"task": ex["task"], "reference": reference(ex), "seen_reference": was_seen, "base": b,
-                    "adapter": a}) + "\n" for ex, was_seen, b, a in zip(examples, seen, plain, tuned, strict=True)
-    ).encode())
+        json.dumps({"task": ex["task"], "unit_kind": ex.get("unit_kind"), "path": ex.get("path"),
+                    "reference": reference(ex), "seen_reference": was_seen, "base": b, "adapter": a}) + "\n"
+        for ex, was_seen, b, a in zip(examples, seen, plain, tuned, strict=True)).encode())
     if not passed:
         raise GateFailed(f"evaluation {verdict}; not deploying (see {ctx.key('eval.json')})")
     metrics = {"headline_n": headline["n"]} if headline else {}
