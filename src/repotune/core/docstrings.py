@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import re
 
+_SECTION_NAMES = (r"(?:Args|Arguments|Parameters|Params|Returns?|Yields?|Raises|Examples?|Notes?|See Also|Attributes|"
+                  r"Keyword Arguments|Other Parameters|Warnings?|References|Usage)")
 # A line that opens the docstring's reference part (parameters, returns, examples) ends the summary even when no
 # blank line comes before it: Sphinx/reST fields, Google and NumPy sections, doctest prompts, Javadoc/JSDoc tags.
 _SECTION = re.compile(
     r"^\s*(?::(?:param|parameter|arg|argument|key|keyword|type|raises?|returns?|rtype|yields?)\b|@\w+|>>>|"
-    r"(?:Args|Arguments|Parameters|Params|Returns?|Yields?|Raises|Examples?|Notes?|See Also|Attributes|"
-    r"Keyword Arguments|Other Parameters|Warnings?|References|Usage)\s*:?\s*$)", re.I)
+    + _SECTION_NAMES + r"\s*:?\s*$)", re.I)
+# reST and NumPy underline a title; a title that opens with a section's name ("Parameters (internal use only)" over
+# "---------") is that section, any other (a module's "Progress bars" over "============") is the summary.
+_UNDERLINE = re.compile(r"^\s*([-=~^*])\1{2,}\s*$")
+_SECTION_TITLE = re.compile(r"^\s*" + _SECTION_NAMES + r"\b", re.I)
 
 
 def docstring_summary(docstring: str | None) -> str:
@@ -21,13 +26,17 @@ def docstring_summary(docstring: str | None) -> str:
     examples and notes are left out, so scores can be read next to its published table.
     """
     lines: list[str] = []
-    for line in (docstring or "").strip().splitlines():
-        if not line.strip() or (lines and _SECTION.match(line)):
+    all_lines = (docstring or "").strip().splitlines()
+    for i, line in enumerate(all_lines):
+        underlined = i + 1 < len(all_lines) and bool(_UNDERLINE.match(all_lines[i + 1]))
+        section = bool(_SECTION.match(line) or (underlined and _SECTION_TITLE.match(line)))
+        if not line.strip() or _UNDERLINE.match(line) or (lines and section):
             if lines:
                 break
-            if not line.strip():
-                continue
-        if not lines and _SECTION.match(line):
+            continue
+        if section:
             return ""  # the docstring starts with its parameters: it has no summary
         lines.append(line.strip().lstrip("*").strip() if line.lstrip().startswith("*") else line.strip())
+        if underlined:
+            break  # a title is a paragraph of its own
     return " ".join(" ".join(lines).split())
