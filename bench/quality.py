@@ -106,7 +106,7 @@ def print_result(result: dict) -> None:
               f"\n  adapter:   {sample['adapter'][:200]!r}")
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--library", action="append", default=None,
                         help="NAME or NAME=PATH (repeatable; default: tqdm, websockets, aiohttp from this venv).")
@@ -137,7 +137,11 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=40, help="Tokens generated per answer.")
     parser.add_argument("--batch-size", type=int, default=16, help="Prompts generated together.")
     parser.add_argument("--json", default=None, help="Also write every result to this JSON file.")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
 
     from repotune.core.logs import route_output
 
