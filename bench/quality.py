@@ -8,10 +8,10 @@ bootstrap 95% intervals and the paired difference adapter − base.
     .venv/bin/python bench/quality.py --library mylib=~/src/mylib --steps 400   # any source folder
 
 The default libraries have three docstring styles (tqdm: NumPy sections, websockets: Google "Args:", aiohttp:
-plain PEP 257 prose) and no test uses them. At these settings the adapter's score depends much on the library and
-on which files the test split holds (code2doc-v5, all test examples: aiohttp 23.6 (n=55), websockets 24.9 (n=87),
-tqdm 13.9 (n=35)), and a library that repeats its docstrings (websockets: sync and asyncio twins) scores higher on
-the test examples a train example already answers: each table has a second row without them. Slow on CPU (at most
+plain PEP 257 prose) and no test uses them. At these settings the adapter's score depends on the library more than
+on the split (code2doc-v5, all test examples, mean of --split-seed 0, 1, 2: aiohttp 22.5, websockets 27.5, tqdm 14.0;
+n = 33-89 per split), and a library that repeats its docstrings (websockets: sync and asyncio twins) scores higher
+on the test examples a train example already answers: each table has a second row without them. Slow on CPU (at most
 130 steps, 4-14 minutes of training per library on 2 cores): a benchmark, not a test.
 """
 
