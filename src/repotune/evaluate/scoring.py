@@ -106,6 +106,13 @@ def score_tasks(examples: list[dict[str, Any]], answers: dict[str, list[str]], *
     return result
 
 
+def score_subset(examples: list[dict[str, Any]], answers: dict[str, list[str]], rows: list[int], *,
+                 resamples: int, seed: int) -> dict[str, Any]:
+    """score_tasks on the examples at `rows` and their answers."""
+    return score_tasks([examples[i] for i in rows], {m: [a[i] for i in rows] for m, a in answers.items()},
+                       resamples=resamples, seed=seed)
+
+
 def score_by_kind(examples: list[dict[str, Any]], answers: dict[str, list[str]], *, resamples: int,
                   seed: int) -> dict[str, Any]:
     """The headline task per unit kind (function, method, class, file = module): {kind: the entry score_tasks
@@ -115,8 +122,7 @@ def score_by_kind(examples: list[dict[str, Any]], answers: dict[str, list[str]],
     for i, ex in enumerate(examples):
         if ex["task"] == HEADLINE_TASK and ex.get("unit_kind"):
             rows_by_kind[ex["unit_kind"]].append(i)
-    return {kind: score_tasks([examples[i] for i in rows], {m: [a[i] for i in rows] for m, a in answers.items()},
-                              resamples=resamples, seed=seed)[HEADLINE_TASK]
+    return {kind: score_subset(examples, answers, rows, resamples=resamples, seed=seed)[HEADLINE_TASK]
             for kind, rows in sorted(rows_by_kind.items())}
 
 

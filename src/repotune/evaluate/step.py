@@ -10,7 +10,7 @@ from typing import Any
 
 from repotune.core.errors import GateFailed, StepError
 from repotune.evaluate.generation import generate_answers
-from repotune.evaluate.scoring import HEADLINE_TASK, gate, reference, score_by_kind, score_tasks
+from repotune.evaluate.scoring import HEADLINE_TASK, gate, reference, score_by_kind, score_subset, score_tasks
 from repotune.core.ray_setup import RayConfig, ensure_ray
 from repotune.core.step import StepContext, StepResult
 from repotune.core.store import get_dir, put_json
@@ -128,16 +128,14 @@ def run_step(ctx: StepContext) -> StepResult:
         plain, tuned = answer_on_ray(examples, args, cfg, ctx.config.ray)
     else:
         plain, tuned = answer_both(examples, *args, show_progress=True)
-    tasks = score_tasks(examples, {"base": plain, "adapter": tuned}, resamples=cfg.bootstrap_resamples,
-                        seed=cfg.seed)
+    answers = {"base": plain, "adapter": tuned}
+    tasks = score_tasks(examples, answers, resamples=cfg.bootstrap_resamples, seed=cfg.seed)
     seen = seen_references(examples, [read_jsonl(ctx.store.get_bytes(ctx.input_key("dataset", f"{s}.jsonl")))
                                       for s in ("train", "val")])
     fresh = [i for i, was_seen in enumerate(seen) if not was_seen]
-    unseen = score_tasks([examples[i] for i in fresh], {"base": [plain[i] for i in fresh],
-                                                        "adapter": [tuned[i] for i in fresh]},
-                         resamples=cfg.bootstrap_resamples, seed=cfg.seed) if fresh else {}
-    by_kind = score_by_kind(examples, {"base": plain, "adapter": tuned}, resamples=cfg.bootstrap_resamples,
-                            seed=cfg.seed)
+    unseen = score_subset(examples, answers, fresh, resamples=cfg.bootstrap_resamples,
+                          seed=cfg.seed) if fresh else {}
+    by_kind = score_by_kind(examples, answers, resamples=cfg.bootstrap_resamples, seed=cfg.seed)
     for task, entry in tasks.items():
         entry["seen_references"] = sum(s for ex, s in zip(examples, seen, strict=True) if ex["task"] == task)
     headline = tasks.get(HEADLINE_TASK)
@@ -161,7 +159,7 @@ def run_step(ctx: StepContext) -> StepResult:
     put_json(ctx.store, ctx.key("eval.json"), report)
     ctx.store.put_bytes(ctx.key("eval.md"), report_markdown(tasks, verdict, counts, unseen, by_kind).encode())
     ctx.store.put_bytes(ctx.key("answers.jsonl"), "".join(
-        json.dumps({"task": ex["task"], "unit_kind": ex.get("unit_kind"), "path": ex.get("path"),
+        json.dumps({"task": ex["task"], "unit_kind": ex.get("unit_kind"), "path": ex["path"],
                     "reference": reference(ex), "seen_reference": was_seen, "base": b, "adapter": a}) + "\n"
         for ex, was_seen, b, a in zip(examples, seen, plain, tuned, strict=True)).encode())
     if not passed:
