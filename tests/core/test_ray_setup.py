@@ -88,4 +88,34 @@ def test_ray_processes_of_a_killed_run_are_gone_after_the_next_start(tmp_path):
     deadline = time.monotonic() + 10
     while _session_processes(session) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _session_processes(session)
+    left = _session_processes(session)
+    assert not left, [_cmdline(p)[:300] for p in left]
+
+
+def _fake_process(proc, pid: int, argv: list[str], open_files: list[str]) -> None:
+    entry = proc / str(pid)
+    (entry / "fd").mkdir(parents=True)
+    (entry / "cmdline").write_bytes("\0".join(argv).encode() + b"\0")
+    for fd, target in enumerate(open_files):
+        (entry / "fd" / str(fd)).symlink_to(target)
+
+
+def test_orphans_include_a_starting_worker_and_skip_an_fd_closed_while_read(tmp_path):
+    """Read from a /proc made for the test: a worker that has not yet taken its `ray::` title is an orphan too,
+    and an fd that vanishes while the reaper reads it costs that fd, not the process."""
+    from repotune.core.ray_setup import orphaned_ray_processes
+
+    dead, live = "/tmp/ray/session_2026-12-07_07-20-29_239720_14729", "/tmp/ray/session_2026-12-07_08-00-00_1_20000"
+    site = "/venv/lib/python3.11/site-packages/ray"
+    _fake_process(tmp_path, 101, ["ray::DashboardAgent"], [f"{dead}/logs/agent.log"])
+    _fake_process(tmp_path, 102, ["/venv/bin/python", f"{site}/_private/workers/default_worker.py", "--x"],
+                  [f"{dead}/logs/worker.out"])
+    _fake_process(tmp_path, 103, ["ray::IDLE"], [f"{dead}/logs/w.err"])
+    (tmp_path / "103" / "fd" / "7").write_text("")  # not a link: reading it fails as a closed fd's does
+    _fake_process(tmp_path, 201, ["ray::IDLE"], [f"{live}/logs/w.out"])  # its raylet (202) lives
+    _fake_process(tmp_path, 202, [f"{site}/core/src/ray/raylet/raylet", f"--raylet_socket_name={live}/sockets/raylet"],
+                  [f"{live}/logs/raylet.out"])
+    _fake_process(tmp_path, 301, ["/venv/bin/python", "-m", "repotune", "run"], [f"{dead}/logs/driver.log"])
+    _fake_process(tmp_path, 302, ["ray::IDLE"], ["/dev/null"])  # no session file: not known to be Ray's orphan
+
+    assert sorted(orphaned_ray_processes(tmp_path)) == [101, 102, 103]
