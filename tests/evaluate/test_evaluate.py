@@ -8,7 +8,8 @@ import pytest
 from repotune.core.docstrings import docstring_summary
 from repotune.evaluate.bleu import corpus_bleu, sentence_bleu
 from repotune.evaluate.generation import generate_answers
-from repotune.evaluate.scoring import bootstrap_interval, gate, in_form, reference, score_by_kind, score_tasks
+from repotune.evaluate.scoring import (bootstrap_interval, gate, in_form, reference, score_by_kind, score_tasks,
+                                       weakest_answers)
 
 
 def test_identical_sentences_score_one():
@@ -104,6 +105,20 @@ def test_the_headline_is_also_scored_per_unit_kind():
     assert "by unit kind" not in report_markdown(tasks, "ok", {"examples": 6, "test_split": 6})
 
 
+def test_the_weakest_headline_answers_come_lowest_first_with_their_paths():
+    examples = [{**_example("code2doc", ref), "path": f"pkg/m{i}.py", "unit_kind": "method"}
+                for i, ref in enumerate(["Open the connection.", "Close the pool.", "Read one frame."])]
+    examples.append({**_example("doc2code", "def f(): pass"), "path": "pkg/code.py"})  # not the headline
+    answers = {"adapter": ["Open the connection.", "A queue.", "Read a frame.", "x"],
+               "base": ["Something else."] * 4}
+    weakest = weakest_answers(examples, answers, count=2)
+    assert [w["path"] for w in weakest] == ["pkg/m1.py", "pkg/m2.py"]  # 0 answers exactly: not among the worst
+    assert weakest[0]["bleu4_adapter"] < weakest[1]["bleu4_adapter"] < 100
+    assert weakest[0] | {"bleu4_adapter": 0, "bleu4_base": 0} == {
+        "path": "pkg/m1.py", "unit_kind": "method", "reference": "Close the pool.", "adapter": "A queue.",
+        "base": "Something else.", "bleu4_adapter": 0, "bleu4_base": 0}
+
+
 def test_bootstrap_interval_narrows_with_n_and_covers_the_mean():
     import random
 
@@ -176,6 +191,9 @@ def test_gate_stops_before_deploy_after_writing_the_report(tmp_path):
     assert len(answers) == 4
     assert {"reference", "seen_reference", "base", "adapter", "unit_kind", "path"} <= set(answers[0])
     assert sum(k["n"] for k in report["headline_by_kind"].values()) == report["headline"]["n"]
+    weakest = [w["bleu4_adapter"] for w in report["weakest"]]
+    assert len(weakest) == min(8, report["headline"]["n"]) and weakest == sorted(weakest)
+    assert "under `weakest`" in runner.store.get_bytes("runs/local/evaluate/eval.md").decode()
     seen = sum(a["seen_reference"] for a in answers)
     assert sum(t["seen_references"] for t in report["tasks"].values()) == seen
     assert sum(t["n"] for t in report["unseen"].values()) == 4 - seen

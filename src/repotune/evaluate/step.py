@@ -10,7 +10,8 @@ from typing import Any
 
 from repotune.core.errors import GateFailed, StepError
 from repotune.evaluate.generation import generate_answers
-from repotune.evaluate.scoring import HEADLINE_TASK, gate, reference, score_by_kind, score_subset, score_tasks
+from repotune.evaluate.scoring import (HEADLINE_TASK, gate, reference, score_by_kind, score_subset, score_tasks,
+                                       weakest_answers)
 from repotune.core.ray_setup import RayConfig, ensure_ray
 from repotune.core.step import StepContext, StepResult
 from repotune.core.store import get_dir, put_json
@@ -89,6 +90,8 @@ def _row(name: str, t: dict[str, Any]) -> str:
             f"{t['base']['in_form']:.0%} / {t['adapter']['in_form']:.0%} |")
 
 
+WEAKEST_LINE = (f"\nThe {HEADLINE_TASK} answers the adapter scores lowest are in `eval.json` under `weakest`, with "
+                "their paths and both models' answers.\n")
 _HEADER = ("| {first} | n | BLEU-4 base [95% CI] | BLEU-4 adapter [95% CI] | adapter − base [95% CI] | "
            "in the asked form (base / adapter) |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 
@@ -107,7 +110,7 @@ def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int],
             f"\n\nTest split: {counts['examples']} examples (all of it unless evaluate.max_examples caps it: "
             f"{counts['test_split']} in the split). Unseen references: test examples whose reference is no train "
             f"or val example's answer ({', '.join(f'{k}: {v}' for k, v in seen_counts(tasks).items())} seen).\n"
-            + kinds)
+            + kinds + (WEAKEST_LINE if HEADLINE_TASK in tasks else ""))
 
 
 def seen_counts(tasks: dict[str, Any]) -> dict[str, int]:
@@ -154,6 +157,7 @@ def run_step(ctx: StepContext) -> StepResult:
               "generation": {"max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size,
                              "num_beams": cfg.num_beams, "greedy": cfg.num_beams == 1,
                              "prompt": "the same chat messages for base and adapter"},
+              "weakest": weakest_answers(examples, answers),
               "samples": [{"task": ex["task"], "reference": reference(ex)[:300], "base": b[:300], "adapter": a[:300]}
                           for ex, b, a in list(zip(examples, plain, tuned, strict=True))[:8]]}
     put_json(ctx.store, ctx.key("eval.json"), report)
