@@ -106,7 +106,7 @@ def test_the_headline_is_also_scored_per_unit_kind():
 
 
 def test_the_weakest_headline_answers_come_lowest_first_with_their_paths():
-    examples = [{**_example("code2doc", ref), "path": f"pkg/m{i}.py", "unit_kind": "method"}
+    examples = [{**_example("code2doc", ref), "path": f"pkg/m{i}.py", "unit_kind": "method", "unit_id": f"u{i}"}
                 for i, ref in enumerate(["Open the connection.", "Close the pool.", "Read one frame."])]
     examples.append({**_example("doc2code", "def f(): pass"), "path": "pkg/code.py"})  # not the headline
     answers = {"adapter": ["Open the connection.", "A queue.", "Read a frame.", "x"],
@@ -115,8 +115,8 @@ def test_the_weakest_headline_answers_come_lowest_first_with_their_paths():
     assert [w["path"] for w in weakest] == ["pkg/m1.py", "pkg/m2.py"]  # 0 answers exactly: not among the worst
     assert weakest[0]["bleu4_adapter"] < weakest[1]["bleu4_adapter"] < 100
     assert weakest[0] | {"bleu4_adapter": 0, "bleu4_base": 0} == {
-        "path": "pkg/m1.py", "unit_kind": "method", "reference": "Close the pool.", "adapter": "A queue.",
-        "base": "Something else.", "bleu4_adapter": 0, "bleu4_base": 0}
+        "path": "pkg/m1.py", "unit_id": "u1", "unit_kind": "method", "reference": "Close the pool.",
+        "adapter": "A queue.", "base": "Something else.", "bleu4_adapter": 0, "bleu4_base": 0}
 
 
 def test_bootstrap_interval_narrows_with_n_and_covers_the_mean():
@@ -189,7 +189,7 @@ def test_gate_stops_before_deploy_after_writing_the_report(tmp_path):
     assert set(report["bleu4"]) == {"base", "adapter"} and report["headline"]["task"] == "code2doc"
     answers = [json.loads(line) for line in runner.store.get_bytes("runs/local/evaluate/answers.jsonl").splitlines()]
     assert len(answers) == 4
-    assert {"reference", "seen_reference", "base", "adapter", "unit_kind", "path"} <= set(answers[0])
+    assert {"reference", "seen_reference", "base", "adapter", "unit_id", "unit_kind", "path"} <= set(answers[0])
     assert sum(k["n"] for k in report["headline_by_kind"].values()) == report["headline"]["n"]
     weakest = [w["bleu4_adapter"] for w in report["weakest"]]
     assert len(weakest) == min(8, report["headline"]["n"]) and weakest == sorted(weakest)

@@ -129,11 +129,13 @@ def score_by_kind(examples: list[dict[str, Any]], answers: dict[str, list[str]],
 def weakest_answers(examples: list[dict[str, Any]], answers: dict[str, list[str]], count: int = 8,
                     chars: int = 300) -> list[dict[str, Any]]:
     """The `count` headline examples where the adapter scores lowest (ties in test order), each with where it
-    comes from and both models' answers and scores, so a user starts from the adapter's worst cases."""
+    comes from (path, and the unit id that names it in analyze's units.parquet) and both models' answers and
+    scores, so a user starts from the adapter's worst cases."""
     rows = [i for i, ex in enumerate(examples) if ex["task"] == HEADLINE_TASK]
     scored = [(100.0 * sentence_bleu([reference(examples[i])], answers["adapter"][i]), i) for i in rows]
     worst = sorted(scored, key=lambda pair: pair[0])[:count]
-    return [{"path": examples[i]["path"], "unit_kind": examples[i].get("unit_kind"),
+    return [{"path": examples[i]["path"], "unit_id": examples[i].get("unit_id"),
+             "unit_kind": examples[i].get("unit_kind"),
              "reference": reference(examples[i])[:chars], "adapter": answers["adapter"][i][:chars],
              "base": answers["base"][i][:chars], "bleu4_adapter": round(score, 2),
              "bleu4_base": round(100.0 * sentence_bleu([reference(examples[i])], answers["base"][i]), 2)}
