@@ -131,14 +131,14 @@ def weakest_answers(examples: list[dict[str, Any]], answers: dict[str, list[str]
     """The `count` headline examples where the adapter scores lowest (ties in test order), each with where it
     comes from (path, and the unit id that names it in analyze's units.parquet) and both models' answers and
     scores, so a user starts from the adapter's worst cases."""
-    rows = [i for i, ex in enumerate(examples) if ex["task"] == HEADLINE_TASK]
-    scored = [(100.0 * sentence_bleu([reference(examples[i])], answers["adapter"][i]), i) for i in rows]
+    refs = {i: reference(ex) for i, ex in enumerate(examples) if ex["task"] == HEADLINE_TASK}
+    scored = [(100.0 * sentence_bleu([ref], answers["adapter"][i]), i) for i, ref in refs.items()]
     worst = sorted(scored, key=lambda pair: pair[0])[:count]
     return [{"path": examples[i]["path"], "unit_id": examples[i].get("unit_id"),
-             "unit_kind": examples[i].get("unit_kind"),
-             "reference": reference(examples[i])[:chars], "adapter": answers["adapter"][i][:chars],
-             "base": answers["base"][i][:chars], "bleu4_adapter": round(score, 2),
-             "bleu4_base": round(100.0 * sentence_bleu([reference(examples[i])], answers["base"][i]), 2)}
+             "unit_kind": examples[i].get("unit_kind"), "reference": refs[i][:chars],
+             "adapter": answers["adapter"][i][:chars], "base": answers["base"][i][:chars],
+             "bleu4_adapter": round(score, 2),
+             "bleu4_base": round(100.0 * sentence_bleu([refs[i]], answers["base"][i]), 2)}
             for score, i in worst]
 
 
