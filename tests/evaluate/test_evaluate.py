@@ -59,6 +59,8 @@ def test_code2doc_is_scored_against_the_docstrings_first_paragraph():
     # an underlined title: a section's (tqdm's cli.main) is no summary; a module's title is one
     assert docstring_summary("Parameters (internal use only)\n    ---------\n    fp  : file-like") == ""
     assert docstring_summary("Progress helpers\n================\n\nThis module draws bars.") == "Progress helpers"
+    assert docstring_summary("Explanation\n===========\n\nThe solution to the system.") == ""  # sympy's sections
+    assert docstring_summary("Named Arguments\n===============\n\northo = False") == ""
     assert docstring_summary("Trim a string.\nSee Also\n--------\ndisp_len") == "Trim a string."
     result = score_tasks([_example("code2doc", doc)], {"base": ["Return the area of a circle."],
                                                          "adapter": ["x"]}, resamples=1000, seed=0)

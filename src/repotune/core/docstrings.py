@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 _SECTION_NAMES = (r"(?:Args|Arguments|Parameters|Params|Options|Returns?|Yields?|Receives|Raises|Warns|Examples?|"
-                  r"Notes?|See Also|Attributes|Methods|Keyword Arguments|Other Parameters|Warnings?|References|Usage)")
+                  r"Notes?|See Also|Explanation|Attributes|Methods|(?:Keyword|Named) Arguments|Other Parameters|"
+                  r"Warnings?|References|Usage)")
 # A line that opens the docstring's reference part (parameters, returns, examples) ends the summary even when no
 # blank line comes before it: Sphinx/reST fields, Google and NumPy sections, doctest prompts, Javadoc/JSDoc tags.
 _SECTION = re.compile(
