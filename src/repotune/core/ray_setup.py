@@ -78,9 +78,10 @@ def orphaned_ray_processes(proc: Path = Path("/proc")) -> list[int]:
         try:
             if entry.stat().st_uid != os.getuid():
                 continue
-            argv = (entry / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+            cmdline = (entry / "cmdline").read_bytes().decode("utf-8", "replace")
+            argv = cmdline.split("\0")
             if "/raylet" in argv[0]:
-                served |= {m.group(0) for m in SESSION.finditer("\0".join(argv))}
+                served |= {m.group(0) for m in SESSION.finditer(cmdline)}
             elif argv[0].startswith("ray::") or any(RAY_PROGRAM.search(arg) for arg in argv[:3]):
                 candidates[int(entry.name)] = _session_folders(entry / "fd")
         except OSError:  # the process ended meanwhile, or its files are not ours to read

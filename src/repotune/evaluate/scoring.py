@@ -26,6 +26,11 @@ def reference(example: dict[str, Any]) -> str:
     return docstring_summary(answer) if example["task"] == HEADLINE_TASK else answer
 
 
+def bleu4(reference_text: str, answer: str) -> float:
+    """One answer's smoothed BLEU-4 x100 against its reference: the per-example score every figure averages."""
+    return 100.0 * sentence_bleu([reference_text], answer)
+
+
 def in_form(task: str, answer: str, language: str | None) -> bool:
     """Whether an answer has the form its instruction asks for (not whether it is right).
 
@@ -84,7 +89,7 @@ def score_tasks(examples: list[dict[str, Any]], answers: dict[str, list[str]], *
         per_model: dict[str, list[float]] = {}
         for model, model_answers in answers.items():
             hyps = [model_answers[i] for i in rows]
-            scores = [100.0 * sentence_bleu([r], h) for r, h in zip(refs, hyps, strict=True)]
+            scores = [bleu4(r, h) for r, h in zip(refs, hyps, strict=True)]
             per_model[model] = scores
             summary = _summary(scores, resamples, seed)
             langs = [examples[i].get("language") for i in rows]
@@ -132,13 +137,13 @@ def weakest_answers(examples: list[dict[str, Any]], answers: dict[str, list[str]
     comes from (path, and the unit id that names it in analyze's units.parquet) and both models' answers and
     scores, so a user starts from the adapter's worst cases."""
     refs = {i: reference(ex) for i, ex in enumerate(examples) if ex["task"] == HEADLINE_TASK}
-    scored = [(100.0 * sentence_bleu([ref], answers["adapter"][i]), i) for i, ref in refs.items()]
+    scored = [(bleu4(ref, answers["adapter"][i]), i) for i, ref in refs.items()]
     worst = sorted(scored, key=lambda pair: pair[0])[:count]
     return [{"path": examples[i]["path"], "unit_id": examples[i].get("unit_id"),
              "unit_kind": examples[i].get("unit_kind"), "reference": refs[i][:chars],
              "adapter": answers["adapter"][i][:chars], "base": answers["base"][i][:chars],
              "bleu4_adapter": round(score, 2),
-             "bleu4_base": round(100.0 * sentence_bleu([refs[i]], answers["base"][i]), 2)}
+             "bleu4_base": round(bleu4(refs[i], answers["base"][i]), 2)}
             for score, i in worst]
 
 
