@@ -153,7 +153,8 @@ def evaluate(config_yaml: str, overrides: list, upstream: str, report: Output[Ma
         config_yaml: The run config as YAML text (empty: the `cluster` preset shipped in the image).
         overrides: key=value overrides applied on top of config_yaml, e.g. ["train.max_steps=20"].
         upstream: The previous component's Output (the run id and its output hashes); orders the tasks.
-        report: eval.md: every task with n, base, adapter, intervals and the gate's verdict; code2doc per unit kind.
+        report: eval.md: every task with n, base, adapter, intervals and the gate's verdict; code2doc per unit kind;
+            where eval.json lists the adapter's weakest answers.
         metrics: The headline scores and the difference.
 
     Returns:
