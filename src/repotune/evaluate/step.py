@@ -164,8 +164,8 @@ def run_step(ctx: StepContext) -> StepResult:
     ctx.store.put_bytes(ctx.key("eval.md"), report_markdown(tasks, verdict, counts, unseen, by_kind).encode())
     ctx.store.put_bytes(ctx.key("answers.jsonl"), "".join(
         json.dumps({"task": ex["task"], "unit_id": ex.get("unit_id"), "unit_kind": ex.get("unit_kind"),
-                    "path": ex["path"],
-                    "reference": reference(ex), "seen_reference": was_seen, "base": b, "adapter": a}) + "\n"
+                    "path": ex["path"], "reference": reference(ex), "seen_reference": was_seen, "base": b,
+                    "adapter": a}) + "\n"
         for ex, was_seen, b, a in zip(examples, seen, plain, tuned, strict=True)).encode())
     if not passed:
         raise GateFailed(f"evaluation {verdict}; not deploying (see {ctx.key('eval.json')})")
