@@ -87,9 +87,13 @@ def print_result(result: dict) -> None:
     if train.get("val_loss_by_step"):
         print(f"val loss by step {json.dumps(train['val_loss_by_step'])}; adapter kept: step {train.get('chosen_step')}")
     print("\n| library | n | base BLEU-4 [95% CI] | adapter BLEU-4 [95% CI] | adapter − base [95% CI] | "
-          "in form base/adapter | train s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "retrieval BLEU-4 [95% CI] | adapter − retrieval [95% CI] | in form base/adapter | train s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     ci = lambda v: f"[{v[0]:.1f}, {v[1]:.1f}]"  # noqa: E731
+    # copying the nearest train/val example's docstring, no model: what the adapter must beat to show learning
+    retrieval = lambda t: (f"{t['retrieval']['bleu4']:.1f} {ci(t['retrieval']['ci95'])} | "  # noqa: E731
+                           f"{t['versus_retrieval']['mean']:+.1f} {ci(t['versus_retrieval']['ci95'])}"
+                           if "retrieval" in t else "– | –")
     # the second row leaves out test examples whose reference a train or val example already answers (a sync and
     # an async method with one docstring): what the adapter writes for code it has not seen described
     unseen = report.get("unseen", {}).get(h["task"])
@@ -98,15 +102,15 @@ def print_result(result: dict) -> None:
     for name, t, seconds in rows:
         print(f"| {name} | {t['n']} | {t['base']['bleu4']:.1f} {ci(t['base']['ci95'])} | "
               f"{t['adapter']['bleu4']:.1f} {ci(t['adapter']['ci95'])} | {t['difference']['mean']:+.1f} "
-              f"{ci(t['difference']['ci95'])} | {t['base']['in_form']:.0%}/{t['adapter']['in_form']:.0%} | "
-              f"{seconds} |")
+              f"{ci(t['difference']['ci95'])} | {retrieval(t)} | {t['base']['in_form']:.0%}/"
+              f"{t['adapter']['in_form']:.0%} | {seconds} |")
     by_kind = report.get("headline_by_kind") or {}
     if by_kind:
         print("\nadapter by unit kind: " + ", ".join(f"{kind} {t['adapter']['bleu4']:.1f} {ci(t['adapter']['ci95'])}"
                                                      f" (n={t['n']})" for kind, t in by_kind.items()))
     for sample in report["samples"][:3]:
         print(f"\n  reference: {sample['reference'][:200]!r}\n  base:      {sample['base'][:200]!r}"
-              f"\n  adapter:   {sample['adapter'][:200]!r}")
+              f"\n  adapter:   {sample['adapter'][:200]!r}\n  retrieval: {sample.get('retrieval', '')[:200]!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -86,7 +86,7 @@ def test_every_task_has_n_an_interval_and_a_paired_difference():
 
 
 def test_the_headline_is_also_scored_per_unit_kind():
-    from repotune.evaluate.step import report_markdown
+    from repotune.evaluate.report import report_markdown
 
     def unit(kind, answer, task="code2doc"):
         return {**_example(task, answer), "unit_kind": kind}
@@ -188,10 +188,12 @@ def test_gate_stops_before_deploy_after_writing_the_report(tmp_path):
         runner.run(["analyze", "label", "synthesize", "dataset", "train", "evaluate"])
     report = json.loads(runner.store.get_bytes("runs/local/evaluate/eval.json"))
     assert report["passed"] is False and report["n"] == 4 and report["gate"].startswith("gate failed")
-    assert set(report["bleu4"]) == {"base", "adapter"} and report["headline"]["task"] == "code2doc"
+    assert set(report["bleu4"]) == {"base", "adapter", "retrieval"} and report["headline"]["task"] == "code2doc"
+    assert report["retrieval"]["pool_size"] > 0 and "versus_retrieval" in report["headline"]
     answers = [json.loads(line) for line in runner.store.get_bytes("runs/local/evaluate/answers.jsonl").splitlines()]
     assert len(answers) == 4
-    assert {"reference", "seen_reference", "base", "adapter", "unit_id", "unit_kind", "path"} <= set(answers[0])
+    assert {"reference", "seen_reference", "base", "adapter", "retrieval", "retrieved_from", "unit_id", "unit_kind",
+            "path"} <= set(answers[0])
     assert sum(k["n"] for k in report["headline_by_kind"].values()) == report["headline"]["n"]
     weakest = [w["bleu4_adapter"] for w in report["weakest"]]
     assert len(weakest) == min(8, report["headline"]["n"]) and weakest == sorted(weakest)
@@ -202,7 +204,8 @@ def test_gate_stops_before_deploy_after_writing_the_report(tmp_path):
 
 
 def test_a_reference_the_training_data_already_answers_is_reported_apart():
-    from repotune.evaluate.step import report_markdown, seen_references
+    from repotune.evaluate.report import report_markdown
+    from repotune.evaluate.step import seen_references
 
     train = [_example("code2doc", "Open  the connection.\n\n:param x: y"), _example("repo_qa", "Close it.")]
     test = [_example("code2doc", "open the connection."), _example("code2doc", "Close it."),

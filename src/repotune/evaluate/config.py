@@ -1,5 +1,7 @@
 """Config of the evaluate step. Every field carries a description: it becomes CLI help and commented YAML."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -19,8 +21,12 @@ class EvaluateConfig(BaseModel):
                             "one-at-a-time generation).")
     min_improvement: float | None = Field(
         None, description="Gate on the headline task (code2doc): the lower end of the 95% interval of the paired "
-        "difference adapter − base BLEU-4 must exceed this (in BLEU points) or the pipeline stops before deploy; "
-        "None reports without gating.")
+        "difference adapter − base BLEU-4 (or adapter − retrieval: evaluate.gate_against) must exceed this (in "
+        "BLEU points) or the pipeline stops before deploy; None reports without gating.")
+    gate_against: Literal["base", "retrieval"] = Field(
+        "base", description="What the gate's difference subtracts from the adapter: `base` (the base model, same "
+        "prompt) or `retrieval` (each answer copied from the most similar train or val example: what a search of "
+        "the repository's own documented code gives with no model).")
     bootstrap_resamples: int = Field(2000, ge=1000, description="Bootstrap resamples behind every interval.")
     seed: int = Field(0, description="Seed of the bootstrap resampling (same seed, same intervals).")
     num_workers: int = Field(1, ge=1, description="Ray tasks that generate answers in parallel, each on a "

@@ -16,6 +16,7 @@ from repotune.evaluate.bleu import sentence_bleu
 
 HEADLINE_TASK = "code2doc"
 TEXT_TASKS = ("code2doc", "code2tags", "repo_qa")
+BASELINES = {"base": "difference", "retrieval": "versus_retrieval"}  # model -> key of adapter − that model
 _CODE_START = re.compile(r"^\s*(def|class|async|import|from|return|function|const|let|var|public|private|"
                          r"protected|static|func|package|fn|impl|pub|struct|#include|@\w+|\{|\}|if\s*\(|for\s*\()\b")
 
@@ -77,7 +78,8 @@ def _summary(values: list[float], resamples: int, seed: int) -> dict[str, Any]:
 def score_tasks(examples: list[dict[str, Any]], answers: dict[str, list[str]], *, resamples: int,
                 seed: int) -> dict[str, Any]:
     """{task: {"n", "metric", <model>: {score, ci95, in_form}, "difference": {mean, ci95}}} for models
-    {"base", "adapter"}. BLEU-4 is the mean of smoothed sentence scores x 100, so the corpus score and its
+    {"base", "adapter"}, plus "retrieval" (nearest-neighbour copies) and "versus_retrieval" (adapter − retrieval)
+    when answers has them. BLEU-4 is the mean of smoothed sentence scores x 100, so the corpus score and its
     bootstrap share one definition; code tasks add exact match and parse rate."""
     by_task: dict[str, list[int]] = defaultdict(list)
     for i, ex in enumerate(examples):
@@ -104,9 +106,10 @@ def score_tasks(examples: list[dict[str, Any]], answers: dict[str, list[str]], *
                 parsed = [p for p in (parses(h, lang) for h, lang in zip(hyps, langs, strict=True)) if p is not None]
                 figures["parse_rate"] = round(sum(parsed) / len(parsed), 3) if parsed else None
             entry[model] = figures
-        if {"base", "adapter"} <= set(per_model):
-            entry["difference"] = _summary([a - b for a, b in zip(per_model["adapter"], per_model["base"],
-                                                                   strict=True)], resamples, seed)
+        for baseline, key in BASELINES.items():
+            if {baseline, "adapter"} <= set(per_model):
+                entry[key] = _summary([a - b for a, b in zip(per_model["adapter"], per_model[baseline],
+                                                              strict=True)], resamples, seed)
         result[task] = entry
     return result
 
@@ -135,29 +138,32 @@ def weakest_answers(examples: list[dict[str, Any]], answers: dict[str, list[str]
                     chars: int = 300) -> list[dict[str, Any]]:
     """The `count` headline examples where the adapter scores lowest (ties in test order), each with where it
     comes from (path, and the unit id that names it in analyze's units.parquet) and both models' answers and
-    scores, so a user starts from the adapter's worst cases."""
+    scores (and the retrieval baseline's answer when given), so a user starts from the adapter's worst cases."""
     refs = {i: reference(ex) for i, ex in enumerate(examples) if ex["task"] == HEADLINE_TASK}
     scored = [(bleu4(ref, answers["adapter"][i]), i) for i, ref in refs.items()]
     worst = sorted(scored, key=lambda pair: pair[0])[:count]
     return [{"path": examples[i]["path"], "unit_id": examples[i].get("unit_id"),
              "unit_kind": examples[i].get("unit_kind"), "reference": refs[i][:chars],
-             "adapter": answers["adapter"][i][:chars], "base": answers["base"][i][:chars],
+             **{model: answers[model][i][:chars] for model in ("adapter", "base", "retrieval")
+                if model in answers},
              "bleu4_adapter": round(score, 2),
              "bleu4_base": round(bleu4(refs[i], answers["base"][i]), 2)}
             for score, i in worst]
 
 
-def gate(headline: dict[str, Any] | None, min_improvement: float | None) -> tuple[bool, str]:
-    """(passed, one line saying why): the lower end of the headline's paired-difference interval must clear
-    min_improvement; None reports without gating."""
+def gate(headline: dict[str, Any] | None, min_improvement: float | None,
+         against: str = "base") -> tuple[bool, str]:
+    """(passed, one line saying why): the lower end of the interval of the headline's paired difference adapter −
+    `against` (the base model, or the retrieval baseline) must clear min_improvement; None reports without
+    gating."""
     if headline is None:
         if min_improvement is None:
             return True, f"no {HEADLINE_TASK} examples in the test split; no gate set"
         return False, (f"gate failed: the test split has no {HEADLINE_TASK} examples, so the adapter cannot be "
                        f"shown to clear evaluate.min_improvement {min_improvement}")
-    low, high = headline["difference"]["ci95"]
-    diff = headline["difference"]["mean"]
-    where = (f"{HEADLINE_TASK} BLEU-4 adapter − base {diff:+.2f}, 95% interval [{low:+.2f}, {high:+.2f}], "
+    low, high = headline[BASELINES[against]]["ci95"]
+    diff = headline[BASELINES[against]]["mean"]
+    where = (f"{HEADLINE_TASK} BLEU-4 adapter − {against} {diff:+.2f}, 95% interval [{low:+.2f}, {high:+.2f}], "
              f"n={headline['n']}")
     if min_improvement is None:
         return True, f"{where}; no gate set (evaluate.min_improvement)"

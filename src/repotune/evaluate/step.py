@@ -1,6 +1,7 @@
 """The evaluate step: base vs adapter on the whole test split — the same prompt for both, batched greedy
 generation — scored per task with n and bootstrap intervals. code2doc (smoothed BLEU-4 against the docstring's
-first paragraph, as CodeXGLUE) is the headline; the gate applies to its paired difference."""
+first paragraph, as CodeXGLUE) is the headline; the gate applies to its paired difference. Beside both models,
+a retrieval baseline with no model: each answer copied from the most similar train or val example."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 from repotune.core.errors import GateFailed, StepError
 from repotune.evaluate.generation import generate_answers
+from repotune.evaluate.report import METRIC, report_markdown
+from repotune.evaluate.retrieval import RETRIEVAL_METHOD, retrieval_answers
 from repotune.evaluate.scoring import (HEADLINE_TASK, gate, reference, score_by_kind, score_subset, score_tasks,
                                        weakest_answers)
 from repotune.core.ray_setup import RayConfig, ensure_ray
@@ -17,8 +20,6 @@ from repotune.core.step import StepContext, StepResult
 from repotune.core.store import get_dir, put_json
 from repotune.contracts import read_jsonl
 
-METRIC = (f"smoothed BLEU-4 (CodeXGLUE code-to-text) x100 of {HEADLINE_TASK} answers against the docstring's "
-          "first paragraph; mean of sentence scores, 95% seeded bootstrap intervals")
 
 
 def answer_both(examples: list[dict[str, Any]], base_model: str, store_config: Any, adapter_key: str,
@@ -67,10 +68,6 @@ def answer_on_ray(examples: list[dict[str, Any]], args: tuple, cfg: Any,
     return plain, tuned
 
 
-def _interval(values: list[float]) -> str:
-    return f"[{values[0]:.2f}, {values[1]:.2f}]"
-
-
 def seen_references(examples: list[dict[str, Any]], training: list[list[dict[str, Any]]]) -> list[bool]:
     """Per test example, whether its reference is also the answer of a train or val example of the same task
     (whitespace and case aside). Split by file, a repository still repeats itself: the same docstring on a sync
@@ -80,41 +77,6 @@ def seen_references(examples: list[dict[str, Any]], training: list[list[dict[str
 
     known = {key(ex) for split in training for ex in split}
     return [key(ex) in known for ex in examples]
-
-
-def _row(name: str, t: dict[str, Any]) -> str:
-    diff = t.get("difference", {})
-    return (f"| {name} | {t['n']} | {t['base']['bleu4']:.2f} {_interval(t['base']['ci95'])} | "
-            f"{t['adapter']['bleu4']:.2f} {_interval(t['adapter']['ci95'])} | "
-            f"{diff.get('mean', 0):+.2f} {_interval(diff.get('ci95', [0, 0]))} | "
-            f"{t['base']['in_form']:.0%} / {t['adapter']['in_form']:.0%} |")
-
-
-WEAKEST_LINE = (f"\nThe {HEADLINE_TASK} answers the adapter scores lowest are in `eval.json` under `weakest`, with "
-                "their paths and both models' answers.\n")
-_HEADER = ("| {first} | n | BLEU-4 base [95% CI] | BLEU-4 adapter [95% CI] | adapter − base [95% CI] | "
-           "in the asked form (base / adapter) |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
-
-
-def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int],
-                    unseen: dict[str, Any] | None = None, by_kind: dict[str, Any] | None = None) -> str:
-    rows = [_row(f"{task}{' (headline)' if task == HEADLINE_TASK else ''}", t) for task, t in tasks.items()]
-    rows += [_row(f"{task}, unseen references", t) for task, t in (unseen or {}).items()]
-    kinds = ""
-    if by_kind:
-        kinds = (f"\n{HEADLINE_TASK} by unit kind (a `file` is a module; `answers.jsonl` has each answer with its "
-                 f"unit kind and path):\n\n" + _HEADER.format(first="unit kind") +
-                 "\n".join(_row(kind, t) for kind, t in by_kind.items()) + "\n")
-    return (f"# Evaluation\n\n{verdict}\n\nHeadline: {METRIC}. Every task is scored on its own; none is mixed "
-            f"into the headline.\n\n" + _HEADER.format(first="task") + "\n".join(rows) +
-            f"\n\nTest split: {counts['examples']} examples (all of it unless evaluate.max_examples caps it: "
-            f"{counts['test_split']} in the split). Unseen references: test examples whose reference is no train "
-            f"or val example's answer ({', '.join(f'{k}: {v}' for k, v in seen_counts(tasks).items())} seen).\n"
-            + kinds + (WEAKEST_LINE if HEADLINE_TASK in tasks else ""))
-
-
-def seen_counts(tasks: dict[str, Any]) -> dict[str, int]:
-    return {task: t.get("seen_references", 0) for task, t in tasks.items()}
 
 
 def run_step(ctx: StepContext) -> StepResult:
@@ -131,10 +93,11 @@ def run_step(ctx: StepContext) -> StepResult:
         plain, tuned = answer_on_ray(examples, args, cfg, ctx.config.ray)
     else:
         plain, tuned = answer_both(examples, *args, show_progress=True)
-    answers = {"base": plain, "adapter": tuned}
+    training = [read_jsonl(ctx.store.get_bytes(ctx.input_key("dataset", f"{s}.jsonl"))) for s in ("train", "val")]
+    copied, copied_from = retrieval_answers(examples, [ex for rows in training for ex in rows])
+    answers = {"base": plain, "adapter": tuned, "retrieval": copied}
     tasks = score_tasks(examples, answers, resamples=cfg.bootstrap_resamples, seed=cfg.seed)
-    seen = seen_references(examples, [read_jsonl(ctx.store.get_bytes(ctx.input_key("dataset", f"{s}.jsonl")))
-                                      for s in ("train", "val")])
+    seen = seen_references(examples, training)
     fresh = [i for i, was_seen in enumerate(seen) if not was_seen]
     unseen = score_subset(examples, answers, fresh, resamples=cfg.bootstrap_resamples,
                           seed=cfg.seed) if fresh else {}
@@ -142,38 +105,45 @@ def run_step(ctx: StepContext) -> StepResult:
     for task, entry in tasks.items():
         entry["seen_references"] = sum(s for ex, s in zip(examples, seen, strict=True) if ex["task"] == task)
     headline = tasks.get(HEADLINE_TASK)
-    passed, verdict = gate(headline, cfg.min_improvement)
+    passed, verdict = gate(headline, cfg.min_improvement, cfg.gate_against)
     counts = {"examples": len(examples), "test_split": len(split)}
-    h_base = headline["base"]["bleu4"] if headline else None
-    h_adapter = headline["adapter"]["bleu4"] if headline else None
+    scores = {m: headline[m]["bleu4"] if headline else None for m in answers}
     improvement = headline["difference"]["mean"] if headline else None
     report = {"headline": {"task": HEADLINE_TASK, "metric": METRIC, **(headline or {"n": 0})},
-              "bleu4": {"base": h_base, "adapter": h_adapter}, "improvement": improvement,
-              "min_improvement": cfg.min_improvement, "passed": passed, "gate": verdict,
-              "n": len(examples), "test_split": len(split), "tasks": tasks, "unseen": unseen,
+              "bleu4": scores, "improvement": improvement,
+              "versus_retrieval": headline["versus_retrieval"]["mean"] if headline else None,
+              "min_improvement": cfg.min_improvement, "gate_against": cfg.gate_against, "passed": passed,
+              "gate": verdict, "n": len(examples), "test_split": len(split), "tasks": tasks, "unseen": unseen,
               "headline_by_kind": by_kind,
               "answer_form": {m: {t: v[m]["in_form"] for t, v in tasks.items()} for m in ("base", "adapter")},
+              "retrieval": {"method": RETRIEVAL_METHOD, "pool": "train + val", "pool_size": sum(map(len, training)),
+                            "unanswered": copied_from.count(None)},
               "bootstrap": {"resamples": cfg.bootstrap_resamples, "seed": cfg.seed, "interval": "percentile 95%"},
               "generation": {"max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size,
                              "num_beams": cfg.num_beams, "greedy": cfg.num_beams == 1,
                              "prompt": "the same chat messages for base and adapter"},
               "weakest": weakest_answers(examples, answers),
-              "samples": [{"task": ex["task"], "reference": reference(ex)[:300], "base": b[:300], "adapter": a[:300]}
-                          for ex, b, a in list(zip(examples, plain, tuned, strict=True))[:8]]}
+              "samples": [{"task": ex["task"], "reference": reference(ex)[:300], "base": b[:300], "adapter": a[:300],
+                           "retrieval": r[:300]}
+                          for ex, b, a, r in list(zip(examples, plain, tuned, copied, strict=True))[:8]]}
     put_json(ctx.store, ctx.key("eval.json"), report)
     ctx.store.put_bytes(ctx.key("eval.md"), report_markdown(tasks, verdict, counts, unseen, by_kind).encode())
     ctx.store.put_bytes(ctx.key("answers.jsonl"), "".join(
         json.dumps({"task": ex["task"], "unit_id": ex.get("unit_id"), "unit_kind": ex.get("unit_kind"),
                     "path": ex["path"], "reference": reference(ex), "seen_reference": was_seen, "base": b,
-                    "adapter": a}) + "\n"
-        for ex, was_seen, b, a in zip(examples, seen, plain, tuned, strict=True)).encode())
+                    "adapter": a, "retrieval": r, "retrieved_from": source}) + "\n"
+        for ex, was_seen, b, a, r, source in zip(examples, seen, plain, tuned, copied, copied_from,
+                                                 strict=True)).encode())
     if not passed:
         raise GateFailed(f"evaluation {verdict}; not deploying (see {ctx.key('eval.json')})")
     metrics = {"headline_n": headline["n"]} if headline else {}
     if headline:
-        metrics.update(bleu4_base=h_base, bleu4_adapter=h_adapter, improvement=improvement,
-                       improvement_ci95_low=headline["difference"]["ci95"][0])
+        metrics.update(bleu4_base=scores["base"], bleu4_adapter=scores["adapter"],
+                       bleu4_retrieval=scores["retrieval"], improvement=improvement,
+                       improvement_ci95_low=headline["difference"]["ci95"][0],
+                       versus_retrieval=headline["versus_retrieval"]["mean"])
     return StepResult(outputs={"eval": ctx.key("eval.json"), "report": ctx.key("eval.md"),
                                "answers": ctx.key("answers.jsonl")},
                       counts=counts, metrics=metrics,
-                      summary=f"  {verdict}" + (f" (base {h_base:.2f} → adapter {h_adapter:.2f})" if headline else ""))
+                      summary=f"  {verdict}" + (f" (base {scores['base']:.2f} → adapter {scores['adapter']:.2f}; "
+                                               f"retrieval {scores['retrieval']:.2f})" if headline else ""))

@@ -145,17 +145,18 @@ def evaluate(config_yaml: str, overrides: list, upstream: str, report: Output[Ma
              metrics: Output[Metrics]) -> str:
     """Base vs adapter on the whole test split; fails the run when the gate is not cleared.
 
-    The headline is code2doc smoothed BLEU-4 with n, a bootstrap 95% interval and the paired difference
-    adapter − base; the gate (evaluate.min_improvement) needs the interval's lower end to clear it. Writes
-    eval.json and eval.md.
+    The headline is code2doc smoothed BLEU-4 with n, a bootstrap 95% interval and the paired differences
+    adapter − base and adapter − retrieval (answers copied from the most similar train example, no model); the
+    gate (evaluate.min_improvement, against evaluate.gate_against) needs its difference's lower end to clear it.
+    Writes eval.json and eval.md.
 
     Args:
         config_yaml: The run config as YAML text (empty: the `cluster` preset shipped in the image).
         overrides: key=value overrides applied on top of config_yaml, e.g. ["train.max_steps=20"].
         upstream: The previous component's Output (the run id and its output hashes); orders the tasks.
-        report: eval.md: every task with n, base, adapter, intervals and the gate's verdict; code2doc per unit kind;
-            where eval.json lists the adapter's weakest answers.
-        metrics: The headline scores and the difference.
+        report: eval.md: every task with n, base, adapter, retrieval, intervals and the gate's verdict; code2doc per
+            unit kind; where eval.json lists the adapter's weakest answers.
+        metrics: The headline scores and both differences.
 
     Returns:
         Output: The hand-off for the next component: the run id and this step's output hashes; the step's files
