@@ -18,8 +18,8 @@ def test_identifiers_split_into_lowercase_pieces():
 
 
 def test_each_answer_is_copied_from_the_most_similar_example_of_its_task():
-    pool = [_example("code2doc", "def open_connection(host, port): sock.connect", "Open a connection.\n\n:param host: x",
-                     "net/conn.py"),
+    pool = [_example("code2doc", "def open_connection(host, port): sock.connect",
+                     "Open a connection.\n\n:param host: x", "net/conn.py"),
             _example("code2doc", "def read_frame(stream): header = stream.read(2)", "Read one frame.", "net/frames.py"),
             _example("doc2code", "Open a connection to host and port.", "def open_connection(): ...", "net/x.py")]
     test = [_example("code2doc", "async def openConnection(host, port, ssl): await sock.connect", "Open it."),

@@ -7,15 +7,18 @@ found such retrieval baselines rival neural models (Gros et al., ASE 2020). An a
 shown recall of the repository, not learning; evaluate reports adapter − retrieval beside adapter − base.
 
 Similarity is TF-IDF cosine over the prompt's identifier sub-tokens (`fetchPage`, `fetch_page` → fetch, page),
-computed through an inverted index, so the cost follows the postings the queries touch, not test × pool.
+computed through an inverted index of numpy arrays.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Any
+
+import numpy as np
 
 from repotune.evaluate.scoring import reference
 
@@ -25,9 +28,15 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SUBTOKEN = re.compile(r"_+|(?<=[a-z0-9])(?=[A-Z])")
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _pieces(word: str) -> tuple[str, ...]:
+    return tuple(piece.lower() for piece in _SUBTOKEN.split(word) if piece)
+
+
 def subtokens(text: str) -> list[str]:
-    """Lower-cased identifier pieces split at underscores and camelCase humps."""
-    return [piece.lower() for word in _IDENTIFIER.findall(text) for piece in _SUBTOKEN.split(word) if piece]
+    """Lower-cased identifier pieces split at underscores and camelCase humps (a word is split once: code
+    repeats its names)."""
+    return [piece for word in _IDENTIFIER.findall(text) for piece in _pieces(word)]
 
 
 def _prompt(example: dict[str, Any]) -> str:
@@ -35,32 +44,45 @@ def _prompt(example: dict[str, Any]) -> str:
 
 
 class NearestNeighbours:
-    """TF-IDF vectors (sublinear term frequency, smoothed idf, unit length) of a pool of examples' prompts."""
+    """TF-IDF vectors (sublinear term frequency, smoothed idf, unit length) of a pool of examples' prompts, kept
+    as an inverted index of numpy arrays (postings sorted by term): a query adds up its terms' postings with one
+    bincount, so the words every prompt shares cost a vector operation, not a Python loop over the pool."""
 
     def __init__(self, pool: list[dict[str, Any]]) -> None:
         self.pool = pool
-        counts = [Counter(subtokens(_prompt(ex))) for ex in pool]
-        frequency = Counter(term for c in counts for term in c)
-        self._idf = {term: math.log((len(pool) + 1) / (n + 1)) + 1 for term, n in frequency.items()}
-        self._postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for row, c in enumerate(counts):
-            for term, weight in self._vector(c).items():
-                self._postings[term].append((row, weight))
-
-    def _vector(self, counts: Counter[str]) -> dict[str, float]:
-        weights = {t: (1 + math.log(n)) * self._idf[t] for t, n in counts.items() if t in self._idf}
-        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        return {t: w / norm for t, w in weights.items()}
+        self._vocabulary: dict[str, int] = {}
+        rows, terms, counts = [], [], []
+        for row, example in enumerate(pool):
+            for term, count in Counter(subtokens(_prompt(example))).items():
+                rows.append(row)
+                terms.append(self._vocabulary.setdefault(term, len(self._vocabulary)))
+                counts.append(count)
+        row_of, term_of = np.asarray(rows, dtype=np.int64), np.asarray(terms, dtype=np.int64)
+        frequency = np.bincount(term_of, minlength=len(self._vocabulary))
+        self._idf = np.log((len(pool) + 1) / (frequency + 1)) + 1
+        weight = (1 + np.log(np.asarray(counts, dtype=float))) * self._idf[term_of]
+        weight /= np.sqrt(np.bincount(row_of, weight * weight, minlength=len(pool)))[row_of]
+        order = np.argsort(term_of, kind="stable")
+        self._rows, self._weights = row_of[order], weight[order]
+        self._starts = np.concatenate([[0], np.cumsum(frequency)])
+        self._task_rows = {task: np.asarray([ex["task"] == task for ex in pool]) for task in {e["task"] for e in pool}}
 
     def nearest(self, example: dict[str, Any]) -> int | None:
         """Row of the pool example most similar to `example` among those of its task (the first on ties), or
         None when the pool has none of that task or none shares a sub-token."""
-        scores: dict[int, float] = defaultdict(float)
-        for term, weight in self._vector(Counter(subtokens(_prompt(example)))).items():
-            for row, pool_weight in self._postings[term]:
-                scores[row] += weight * pool_weight
-        same_task = [(score, -row) for row, score in scores.items() if self.pool[row]["task"] == example["task"]]
-        return -max(same_task)[1] if same_task else None
+        same_task = self._task_rows.get(example["task"])
+        counts = Counter(t for t in subtokens(_prompt(example)) if t in self._vocabulary)
+        if same_task is None or not counts:
+            return None
+        ids = np.asarray([self._vocabulary[t] for t in counts])
+        query = (1 + np.log(np.asarray(list(counts.values()), dtype=float))) * self._idf[ids]
+        query /= np.sqrt(query @ query)
+        spans = [slice(self._starts[i], self._starts[i + 1]) for i in ids]
+        rows = np.concatenate([self._rows[span] for span in spans])
+        weights = np.concatenate([self._weights[span] * w for span, w in zip(spans, query, strict=True)])
+        scores = np.where(same_task, np.bincount(rows, weights, minlength=len(self.pool)), 0.0)
+        best = int(np.argmax(scores))  # the first maximum: ties go to split order
+        return best if scores[best] > 0 else None
 
 
 def retrieval_answers(examples: list[dict[str, Any]],
