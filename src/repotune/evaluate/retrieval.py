@@ -13,7 +13,6 @@ computed through an inverted index of numpy arrays.
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections import Counter
 from typing import Any
@@ -65,7 +64,8 @@ class NearestNeighbours:
         order = np.argsort(term_of, kind="stable")
         self._rows, self._weights = row_of[order], weight[order]
         self._starts = np.concatenate([[0], np.cumsum(frequency)])
-        self._task_rows = {task: np.asarray([ex["task"] == task for ex in pool]) for task in {e["task"] for e in pool}}
+        tasks = np.asarray([example["task"] for example in pool])
+        self._task_rows = {task: tasks == task for task in set(tasks.tolist())}
 
     def nearest(self, example: dict[str, Any]) -> int | None:
         """Row of the pool example most similar to `example` among those of its task (the first on ties), or

@@ -138,7 +138,7 @@ def weakest_answers(examples: list[dict[str, Any]], answers: dict[str, list[str]
                     chars: int = 300) -> list[dict[str, Any]]:
     """The `count` headline examples where the adapter scores lowest (ties in test order), each with where it
     comes from (path, and the unit id that names it in analyze's units.parquet) and both models' answers and
-    scores (and the retrieval baseline's answer when given), so a user starts from the adapter's worst cases."""
+    scores (and the retrieval baseline's when given), so a user starts from the adapter's worst cases."""
     refs = {i: reference(ex) for i, ex in enumerate(examples) if ex["task"] == HEADLINE_TASK}
     scored = [(bleu4(ref, answers["adapter"][i]), i) for i, ref in refs.items()]
     worst = sorted(scored, key=lambda pair: pair[0])[:count]
@@ -147,7 +147,8 @@ def weakest_answers(examples: list[dict[str, Any]], answers: dict[str, list[str]
              **{model: answers[model][i][:chars] for model in ("adapter", "base", "retrieval")
                 if model in answers},
              "bleu4_adapter": round(score, 2),
-             "bleu4_base": round(bleu4(refs[i], answers["base"][i]), 2)}
+             **{f"bleu4_{model}": round(bleu4(refs[i], answers[model][i]), 2) for model in ("base", "retrieval")
+                if model in answers}}
             for score, i in worst]
 
 
