@@ -21,7 +21,10 @@ def test_each_answer_is_copied_from_the_most_similar_example_of_its_task():
     pool = [_example("code2doc", "def open_connection(host, port): sock.connect",
                      "Open a connection.\n\n:param host: x", "net/conn.py"),
             _example("code2doc", "def read_frame(stream): header = stream.read(2)", "Read one frame.", "net/frames.py"),
-            _example("doc2code", "Open a connection to host and port.", "def open_connection(): ...", "net/x.py")]
+            _example("doc2code", "Open a connection to host and port.", "def open_connection(): ...", "net/x.py"),
+            # closer to the second test prompt than any code2doc example, but of another task: never copied
+            _example("doc2code", "Read frames from a stream: read_frames(stream), read_frame(stream)",
+                     "def read_frames(stream): ...", "net/y.py")]
     test = [_example("code2doc", "async def openConnection(host, port, ssl): await sock.connect", "Open it."),
             _example("code2doc", "def read_frames(stream): return [read_frame(stream)]", "Read frames."),
             _example("repo_qa", "What opens a connection?", "open_connection")]
