@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from repotune.evaluate.retrieval import RETRIEVAL_METHOD
 from repotune.evaluate.scoring import HEADLINE_TASK
 
 METRIC = (f"smoothed BLEU-4 (CodeXGLUE code-to-text) x100 of {HEADLINE_TASK} answers against the docstring's "
@@ -59,8 +60,7 @@ def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int],
             f"\n\nTest split: {counts['examples']} examples (all of it unless evaluate.max_examples caps it: "
             f"{counts['test_split']} in the split). Unseen references: test examples whose reference is no train "
             f"or val example's answer ({', '.join(f'{k}: {v}' for k, v in seen_counts(tasks).items())} seen). "
-            "Retrieval: each answer copied from the train or val example of the same task whose prompt is most "
-            "similar (TF-IDF over identifier sub-tokens); `answers.jsonl` names where each was copied from.\n"
+            f"Retrieval answers: {RETRIEVAL_METHOD}; `answers.jsonl` names where each was copied from.\n"
             + kinds + (WEAKEST_LINE if HEADLINE_TASK in tasks else ""))
 
 
