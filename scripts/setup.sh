@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip "setuptools>=70" wheel
+  .venv/bin/python -m pip install -q --upgrade pip "setuptools>=77" wheel
 fi
 stamp=.venv/.repotune-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)

@@ -213,8 +213,12 @@ def test_a_reference_the_training_data_already_answers_is_reported_apart():
     assert seen_references(test, [train, []]) == [True, False, True, False]
     tasks = score_tasks(test, {"base": ["x"] * 4, "adapter": ["y"] * 4}, resamples=100, seed=0)
     unseen = score_tasks([test[1], test[3]], {"base": ["x"] * 2, "adapter": ["y"] * 2}, resamples=100, seed=0)
-    assert "| code2doc, unseen references | 2 |" in report_markdown(tasks, "ok", {"examples": 4, "test_split": 4},
-                                                                     unseen)
+    tasks["code2doc"]["seen_references"], tasks["repo_qa"]["seen_references"] = 1, 1
+    counts = {"examples": 4, "test_split": 4}
+    assert "| code2doc, unseen references | 2 |" in report_markdown(tasks, "ok", counts, unseen)
+    # none seen: the subset is the whole task, and its row would only repeat the task's own
+    tasks["code2doc"]["seen_references"] = 0
+    assert "unseen references |" not in report_markdown(tasks, "ok", counts, unseen)
 
 
 def test_evaluation_spread_over_ray_workers_matches_one_process(tmp_path, ray_local):
