@@ -46,10 +46,10 @@ def retrieval_line(headline: dict[str, Any] | None) -> str:
 
 def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int],
                     unseen: dict[str, Any] | None = None, by_kind: dict[str, Any] | None = None) -> str:
+    seen = seen_counts(tasks)
     rows = [_row(f"{task}{' (headline)' if task == HEADLINE_TASK else ''}", t) for task, t in tasks.items()]
     # a task none of whose test references the training data has would get a second row equal to its first
-    rows += [_row(f"{task}, unseen references", t) for task, t in (unseen or {}).items()
-             if tasks.get(task, {}).get("seen_references")]
+    rows += [_row(f"{task}, unseen references", t) for task, t in (unseen or {}).items() if seen[task]]
     kinds = ""
     if by_kind:
         kinds = (f"\n{HEADLINE_TASK} by unit kind (a `file` is a module; `answers.jsonl` has each answer with its "
@@ -61,7 +61,7 @@ def report_markdown(tasks: dict[str, Any], verdict: str, counts: dict[str, int],
             _HEADER.format(first="task") + "\n".join(rows) +
             f"\n\nTest split: {counts['examples']} examples (all of it unless evaluate.max_examples caps it: "
             f"{counts['test_split']} in the split). Unseen references: test examples whose reference is no train "
-            f"or val example's answer ({', '.join(f'{k}: {v}' for k, v in seen_counts(tasks).items())} seen; a task "
+            f"or val example's answer ({', '.join(f'{k}: {v}' for k, v in seen.items())} seen; a task "
             f"with none seen has no second row). "
             f"Retrieval answers: {RETRIEVAL_METHOD}; `answers.jsonl` names where each was copied from.\n"
             + kinds + (WEAKEST_LINE if HEADLINE_TASK in tasks else ""))
